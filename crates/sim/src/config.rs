@@ -1,0 +1,199 @@
+//! The simulation configuration, read from RON files in `configs/` (one file per area).
+//!
+//! The shipped files are compiled in as the defaults, so the binary works from any directory.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::episode::EpisodeConfig;
+use crate::error::{Result, SimError};
+use crate::expert::ExpertConfig;
+use crate::lidar::LidarConfig;
+use crate::vehicle::VehicleParams;
+
+/// Physics settings (`configs/sim.ron`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimSettings {
+    /// Physics time step, s (f1tenth_gym: 0.01).
+    pub dt: f64,
+}
+
+/// Everything the simulation core needs besides the track.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimConfig {
+    /// Physics settings.
+    pub sim: SimSettings,
+    /// Vehicle parameters.
+    pub vehicle: VehicleParams,
+    /// LiDAR.
+    pub lidar: LidarConfig,
+    /// Pure Pursuit expert.
+    pub expert: ExpertConfig,
+    /// Episode rules and starts.
+    pub episode: EpisodeConfig,
+}
+
+/// `(area, file name, shipped text)` of each area file in `configs/`.
+const AREAS: [(&str, &str, &str); 5] = [
+    ("sim", "sim.ron", include_str!("../../../configs/sim.ron")),
+    (
+        "vehicle",
+        "vehicle.ron",
+        include_str!("../../../configs/vehicle.ron"),
+    ),
+    (
+        "lidar",
+        "lidar.ron",
+        include_str!("../../../configs/lidar.ron"),
+    ),
+    (
+        "expert",
+        "expert.ron",
+        include_str!("../../../configs/expert.ron"),
+    ),
+    (
+        "episode",
+        "episode.ron",
+        include_str!("../../../configs/episode.ron"),
+    ),
+];
+
+/// Parses RON text; errors name `path`, line, column and the dotted path of the offending field.
+///
+/// # Errors
+/// [`SimError::Config`].
+pub fn parse_ron<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
+    let to_err = |e: ron::error::SpannedError, field: String| SimError::Config {
+        path: path.to_path_buf(),
+        line: e.span.start.line,
+        column: e.span.start.col,
+        message: if field.is_empty() || field == "." {
+            e.code.to_string()
+        } else {
+            format!("field `{field}`: {}", e.code)
+        },
+    };
+    let mut de = ron::Deserializer::from_str(text).map_err(|e| to_err(e, String::new()))?;
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        to_err(de.span_error(e.into_inner()), field)
+    })?;
+    de.end()
+        .map_err(|e| to_err(de.span_error(e), String::new()))?;
+    Ok(value)
+}
+
+fn area<T: DeserializeOwned>(dir: Option<&Path>, index: usize) -> Result<T> {
+    let (_, file, shipped) = AREAS[index];
+    match dir.map(|d| d.join(file)).filter(|p| p.is_file()) {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| SimError::io(&path, e))?;
+            parse_ron(&path, &text)
+        }
+        None => parse_ron(&Path::new("configs").join(file), shipped),
+    }
+}
+
+impl SimConfig {
+    /// Reads each area file from `dir` (`sim.ron`, `vehicle.ron`, `lidar.ron`, `expert.ron`,
+    /// `episode.ron`); a missing file takes the shipped default. The result is validated.
+    ///
+    /// # Errors
+    /// Read, parse ([`SimError::Config`] with file, line and field) and range errors.
+    pub fn load_dir(dir: &Path) -> Result<Self> {
+        Self::compose(Some(dir))
+    }
+
+    /// Parses a complete config (as saved in an episode's `config.ron`) and validates it.
+    ///
+    /// # Errors
+    /// As [`Self::load_dir`].
+    pub fn from_ron(path: &Path, text: &str) -> Result<Self> {
+        let cfg: Self = parse_ron(path, text)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn compose(dir: Option<&Path>) -> Result<Self> {
+        let cfg = Self {
+            sim: area(dir, 0)?,
+            vehicle: area(dir, 1)?,
+            lidar: area(dir, 2)?,
+            expert: area(dir, 3)?,
+            episode: area(dir, 4)?,
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks every area's value ranges.
+    ///
+    /// # Errors
+    /// [`SimError::ConfigValue`] naming the field.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.sim.dt > 0.0 && self.sim.dt <= 0.1) {
+            return Err(SimError::ConfigValue {
+                field: "sim.dt".into(),
+                message: format!("must be in (0, 0.1] s, found {}", self.sim.dt),
+            });
+        }
+        self.vehicle.validate()?;
+        self.lidar.validate()?;
+        self.expert.validate()?;
+        self.episode.validate()
+    }
+
+    /// The config as pretty RON text.
+    pub fn to_ron(&self) -> String {
+        ron::ser::to_string_pretty(self, ron::ser::PrettyConfig::default())
+            .expect("config serialises")
+    }
+}
+
+impl Default for SimConfig {
+    /// The shipped `configs/*.ron`.
+    fn default() -> Self {
+        Self::compose(None).expect("shipped configs are valid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_defaults_parse_and_round_trip() {
+        let cfg = SimConfig::default();
+        assert_eq!(cfg.lidar.num_beams, 1080);
+        assert_eq!(cfg.vehicle.C_Sf, 4.718);
+        let again = SimConfig::from_ron(Path::new("x.ron"), &cfg.to_ron()).unwrap();
+        assert_eq!(cfg, again);
+    }
+
+    #[test]
+    fn unknown_field_and_wrong_type_name_file_line_and_field() {
+        let dir = std::env::temp_dir().join(format!("raceloop-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let lidar = AREAS[2].2.replace("num_beams", "num_beamz");
+        std::fs::write(dir.join("lidar.ron"), lidar).unwrap();
+        let e = SimConfig::load_dir(&dir).unwrap_err().to_string();
+        assert!(e.contains("lidar.ron:") && e.contains("num_beamz"), "{e}");
+        std::fs::write(
+            dir.join("lidar.ron"),
+            AREAS[2].2.replace("1080", "\"many\""),
+        )
+        .unwrap();
+        let e = SimConfig::load_dir(&dir).unwrap_err().to_string();
+        assert!(
+            e.contains("lidar.ron:3:") && e.contains("field `num_beams`"),
+            "{e}"
+        );
+        std::fs::write(dir.join("lidar.ron"), AREAS[2].2.replace("30.0", "-1.0")).unwrap();
+        let e = SimConfig::load_dir(&dir).unwrap_err().to_string();
+        assert!(e.contains("lidar.max_range"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,227 @@
+//! The Pure Pursuit expert (Coulter, "Implementation of the Pure Pursuit Path Tracking
+//! Algorithm", CMU-RI-TR-92-01, 1992), following the raceline (or the centerline).
+
+use glam::DVec2;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, SimError};
+use std::sync::Arc;
+
+use crate::track::{ClosedPath, Track};
+use crate::vehicle::{Action, VehicleParams, VehicleState};
+
+/// Which path the expert follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExpertPath {
+    /// The raceline where the track has one, else the centerline.
+    Raceline,
+    /// Always the centerline.
+    Centerline,
+}
+
+/// Lookahead distance of Pure Pursuit.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Lookahead {
+    /// A fixed distance, m.
+    Fixed(f64),
+    /// `clamp(base + gain·v, min, max)`: m, s, m, m.
+    SpeedScaled {
+        /// Lookahead at standstill, m.
+        base: f64,
+        /// Added lookahead per m/s of speed, s.
+        gain: f64,
+        /// Lower bound, m.
+        min: f64,
+        /// Upper bound, m.
+        max: f64,
+    },
+}
+
+/// Speed command of the expert.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ExpertSpeed {
+    /// A constant speed, m/s (the default for steering-only behavioral cloning).
+    Fixed(f64),
+    /// The raceline's speed profile times `scale`, capped at `max` m/s (centerline: `max`).
+    Profile {
+        /// Factor on the profile speed.
+        scale: f64,
+        /// Cap, m/s.
+        max: f64,
+    },
+}
+
+/// Expert configuration (`configs/expert.ron`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpertConfig {
+    /// Path to follow.
+    pub path: ExpertPath,
+    /// Lookahead distance.
+    pub lookahead: Lookahead,
+    /// Speed command.
+    pub speed: ExpertSpeed,
+    /// Least distance kept between the followed path and the track edge, m. The shipped racelines
+    /// are minimum-curvature lines for a point mass that reach |d| ≈ 0.95 m of the 1.1 m
+    /// half-width; their lateral offsets are scaled down uniformly (which keeps them smooth)
+    /// until the path keeps this margin.
+    pub edge_margin: f64,
+}
+
+impl ExpertConfig {
+    /// Checks ranges of values.
+    ///
+    /// # Errors
+    /// [`SimError::ConfigValue`] naming the field.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &str, message: String| {
+            Err(SimError::ConfigValue {
+                field: format!("expert.{field}"),
+                message,
+            })
+        };
+        match self.lookahead {
+            Lookahead::Fixed(l) if !(l > 0.0) => {
+                return bad("lookahead", format!("must be > 0 m, found {l}"));
+            }
+            Lookahead::SpeedScaled {
+                base,
+                gain,
+                min,
+                max,
+            } if !(min > 0.0 && max >= min && base.is_finite() && gain.is_finite()) => {
+                return bad(
+                    "lookahead",
+                    format!(
+                        "needs 0 < min ≤ max and finite base/gain, found base {base} gain {gain} min {min} max {max}"
+                    ),
+                );
+            }
+            _ => {}
+        }
+        if !(self.edge_margin >= 0.0 && self.edge_margin.is_finite()) {
+            return bad(
+                "edge_margin",
+                format!("must be ≥ 0 m, found {}", self.edge_margin),
+            );
+        }
+        match self.speed {
+            ExpertSpeed::Fixed(v) if !v.is_finite() => {
+                bad("speed", format!("must be finite, found {v}"))
+            }
+            ExpertSpeed::Profile { scale, max } if !(scale > 0.0 && max > 0.0) => bad(
+                "speed",
+                format!("needs scale > 0 and max > 0, found {scale}, {max}"),
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A Pure Pursuit driver bound to one track. It remembers where it is on its path, so it follows
+/// the leg it is on where two legs come close.
+#[derive(Clone, Debug)]
+pub struct PurePursuit {
+    config: ExpertConfig,
+    path: Arc<ClosedPath>,
+    /// Profile speed at each path point, m/s (raceline only).
+    speed: Option<Arc<Vec<f64>>>,
+    hint: Option<usize>,
+}
+
+impl PurePursuit {
+    /// A driver for `track`.
+    pub fn new(config: ExpertConfig, track: &Track) -> Self {
+        let (path, speed) = match (&track.raceline, config.path) {
+            (Some(r), ExpertPath::Raceline) => (
+                pulled_in(track, &r.path, config.edge_margin),
+                Some(Arc::new(r.speed.clone())),
+            ),
+            _ => (track.centerline.clone(), None),
+        };
+        Self {
+            config,
+            path: Arc::new(path),
+            speed,
+            hint: None,
+        }
+    }
+
+    /// The path being followed.
+    pub fn path(&self) -> &ClosedPath {
+        &self.path
+    }
+
+    /// Forgets the position on the path (call at every episode reset).
+    pub fn reset(&mut self) {
+        self.hint = None;
+    }
+
+    /// The lookahead distance at speed `v` (m/s), m.
+    pub fn lookahead(&self, v: f64) -> f64 {
+        match self.config.lookahead {
+            Lookahead::Fixed(l) => l,
+            Lookahead::SpeedScaled {
+                base,
+                gain,
+                min,
+                max,
+            } => (base + gain * v.abs()).clamp(min, max),
+        }
+    }
+
+    /// The command for `state`: steering towards the path point one lookahead ahead of the rear
+    /// axle's projection, `atan(2·L·sin α / l_d)`, and the configured speed.
+    pub fn act(&mut self, params: &VehicleParams, state: &VehicleState) -> Action {
+        let heading = DVec2::from_angle(state.yaw);
+        let rear = DVec2::new(state.x, state.y) - heading * params.lr;
+        let f = match self.hint {
+            Some(h) => self.path.project_near(rear, h, 16),
+            None => self.path.project(rear),
+        };
+        self.hint = Some(f.segment);
+        let target = self.path.point_at(f.s + self.lookahead(state.v));
+        let to_target = target - rear;
+        let alpha = heading.perp_dot(to_target).atan2(heading.dot(to_target));
+        let steering =
+            (2.0 * params.wheelbase() * alpha.sin() / to_target.length().max(1e-6)).atan();
+        let speed = match (self.config.speed, &self.speed) {
+            (ExpertSpeed::Fixed(v), _) => v,
+            (ExpertSpeed::Profile { scale, max }, Some(profile)) => {
+                (profile[f.segment] * scale).min(max)
+            }
+            (ExpertSpeed::Profile { max, .. }, None) => max,
+        };
+        Action {
+            steering: steering.clamp(params.s_min, params.s_max),
+            speed,
+        }
+    }
+}
+
+/// `raceline` with its lateral offsets from the centerline scaled by one factor `k ≤ 1`, the
+/// largest that keeps every point at least `margin` m inside the track edges.
+fn pulled_in(track: &Track, raceline: &ClosedPath, margin: f64) -> ClosedPath {
+    let frenet: Vec<_> = raceline
+        .points()
+        .iter()
+        .map(|&p| track.centerline.project(p))
+        .collect();
+    let k = frenet
+        .iter()
+        .map(|f| {
+            let (wr, wl) = track.widths_at(f.s);
+            let room = if f.d >= 0.0 { wl - margin } else { wr - margin };
+            if f.d.abs() > room {
+                (room / f.d.abs()).max(0.0)
+            } else {
+                1.0
+            }
+        })
+        .fold(1.0, f64::min);
+    let points = frenet.iter().map(|f| {
+        let n = DVec2::from_angle(track.centerline.heading_at(f.s)).perp();
+        track.centerline.point_at(f.s) + n * (f.d * k)
+    });
+    ClosedPath::new(points).unwrap_or_else(|_| track.centerline.clone())
+}
