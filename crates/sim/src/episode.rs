@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::SimConfig;
 use crate::error::{Result, SimError};
-use crate::lidar::Lidar;
+use crate::lidar::{Lidar, LidarSensor};
 use crate::start::{StartConfig, StartPose, sample_start};
 use crate::track::{Frenet, Track};
-use crate::vehicle::{Action, Vehicle, VehicleState};
+use crate::vehicle::{Action, Vehicle, VehicleParams, VehicleState};
 
 /// Episode rules (`configs/episode.ron`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -137,130 +137,49 @@ pub struct EpisodeStats {
     pub max_abs_deviation: f64,
 }
 
-/// One car on one track: the simulation of an episode.
+/// Progress, laps, deviation, time and the outcome of one episode, updated once per step.
 #[derive(Clone, Debug)]
-pub struct Sim {
-    track: Arc<Track>,
-    config: SimConfig,
-    lidar: Lidar,
-    vehicle: Vehicle,
-    rng: Xoshiro256PlusPlus,
-    scan: Vec<f32>,
-    scan_fresh: bool,
-    time: f64,
+pub struct EpisodeTracker {
     frenet: Frenet,
-    start: StartPose,
+    time: f64,
     time_limit: f64,
     stats: EpisodeStats,
     deviation_sum: f64,
     outcome: Option<Outcome>,
 }
 
-/// Seed-stream tags: the start draw and the LiDAR noise use independent generators.
-const START_STREAM: u64 = 0x5354_4152_5421;
-const NOISE_STREAM: u64 = 0x4e4f_4953_4521;
-
-impl Sim {
-    /// A simulator for `track` with `config`. Call [`Self::reset`] before stepping.
-    ///
-    /// # Errors
-    /// Invalid config values, or a track narrower than the car (naming the CSV line).
-    pub fn new(track: Arc<Track>, config: SimConfig) -> Result<Self> {
-        config.validate()?;
-        track.check_fits(config.vehicle.width)?;
-        let lidar = Lidar::new(config.lidar.clone());
-        let start = StartPose::at(&track, 0.0, 0.0, 0.0, 0.0);
-        let frenet = track.centerline.project(DVec2::new(start.x, start.y));
-        Ok(Self {
-            scan: vec![0.0; config.lidar.num_beams],
-            vehicle: Vehicle::new(config.vehicle.clone(), VehicleState::default()),
-            rng: Xoshiro256PlusPlus::seed_from_u64(0),
-            lidar,
-            track,
-            config,
-            scan_fresh: false,
+impl EpisodeTracker {
+    /// Starts tracking a car at `position` (m) under `rules`.
+    pub fn new(track: &Track, rules: &EpisodeConfig, position: DVec2) -> Self {
+        let goal = rules.laps * track.centerline.length();
+        Self {
+            frenet: track.centerline.project(position),
             time: 0.0,
-            frenet,
-            start,
-            time_limit: 0.0,
-            stats: EpisodeStats::default(),
+            time_limit: goal / rules.min_average_speed,
+            stats: EpisodeStats {
+                goal,
+                ..Default::default()
+            },
             deviation_sum: 0.0,
             outcome: None,
-        })
-    }
-
-    /// Starts a new episode from `seed`, with the configured start mode.
-    pub fn reset(&mut self, seed: u64) -> Observation<'_> {
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ START_STREAM);
-        let pose = sample_start(
-            &self.config.episode.start,
-            &self.track,
-            self.car_half(),
-            &mut rng,
-        );
-        self.reset_to(seed, pose)
-    }
-
-    /// Starts a new episode at `pose`; `seed` drives the LiDAR noise.
-    pub fn reset_to(&mut self, seed: u64, pose: StartPose) -> Observation<'_> {
-        self.rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ NOISE_STREAM);
-        let state = VehicleState {
-            x: pose.x,
-            y: pose.y,
-            yaw: pose.yaw,
-            v: pose.speed,
-            ..Default::default()
-        };
-        self.vehicle = Vehicle::new(self.config.vehicle.clone(), state);
-        self.start = pose;
-        self.time = 0.0;
-        self.frenet = self.track.centerline.project(DVec2::new(pose.x, pose.y));
-        let goal = self.config.episode.laps * self.track.centerline.length();
-        self.time_limit = goal / self.config.episode.min_average_speed;
-        self.stats = EpisodeStats {
-            goal,
-            ..Default::default()
-        };
-        self.deviation_sum = 0.0;
-        self.outcome = None;
-        self.take_scan();
-        self.outcome = self.judge(DVec2::new(pose.x, pose.y));
-        self.observation()
-    }
-
-    /// Advances one physics step under `action`. Returns the outcome once the episode has ended
-    /// (and keeps returning it; further steps do nothing).
-    pub fn step(&mut self, action: Action) -> Option<Outcome> {
-        if self.outcome.is_some() {
-            return self.outcome;
         }
-        let dt = self.config.sim.dt;
-        let before = self.position();
-        self.vehicle.step(action, dt);
+    }
+
+    /// Accounts one step of `dt` seconds in which the car moved from `before` to `after` (m).
+    pub fn advance(&mut self, track: &Track, before: DVec2, after: DVec2, dt: f64) {
         self.time += dt;
-        let after = self.position();
         let prev = self.frenet;
-        self.frenet = self.track.centerline.project_near(after, prev.segment, 16);
+        self.frenet = track.centerline.project_near(after, prev.segment, 16);
         let progress_before = self.stats.progress;
-        self.stats.progress += self.track.centerline.delta_s(prev.s, self.frenet.s);
-        self.stats.steps += 1;
-        self.stats.distance += before.distance(after);
+        let s = &mut self.stats;
+        s.progress += track.centerline.delta_s(prev.s, self.frenet.s);
+        s.steps += 1;
+        s.distance += before.distance(after);
         let dev = self.frenet.d.abs();
         self.deviation_sum += dev;
-        self.stats.max_abs_deviation = self.stats.max_abs_deviation.max(dev);
-        self.stats.mean_abs_deviation = self.deviation_sum / self.stats.steps as f64;
-        self.count_laps(progress_before, dt);
-        self.scan_fresh = false;
-        if self.stats.steps % self.config.lidar.period_steps as u64 == 0 {
-            self.take_scan();
-        }
-        self.outcome = self.judge(after);
-        self.outcome
-    }
-
-    fn count_laps(&mut self, progress_before: f64, dt: f64) {
-        let lap = self.track.centerline.length();
-        let s = &mut self.stats;
+        s.max_abs_deviation = s.max_abs_deviation.max(dev);
+        s.mean_abs_deviation = self.deviation_sum / s.steps as f64;
+        let lap = track.centerline.length();
         while s.progress >= (s.laps + 1) as f64 * lap {
             let mark = (s.laps + 1) as f64 * lap;
             let crossed =
@@ -274,62 +193,184 @@ impl Sim {
             .max((s.progress.max(0.0) / (0.1 * lap)).floor() as u32);
     }
 
-    fn judge(&self, p: DVec2) -> Option<Outcome> {
-        let st = self.vehicle.state();
-        if self.track.grid.rect_hits_wall(p, st.yaw, self.car_half()) {
-            return Some(Outcome::Collision);
+    /// Decides whether the episode has ended, in this order: `collision` (the footprint `half`
+    /// extents, m, at the car's pose touch a wall), `off_track` (the reference point is outside
+    /// the walls), `goal_reached`, `timeout`. Once decided, the outcome stays.
+    pub fn judge(&mut self, track: &Track, state: &VehicleState, half: DVec2) -> Option<Outcome> {
+        if self.outcome.is_none() {
+            self.outcome = judge(self, track, state, half);
         }
-        let (wr, wl) = self.track.widths_at(self.frenet.s);
-        if !(-wr..=wl).contains(&self.frenet.d) && !self.track.grid.contains(p) {
-            return Some(Outcome::OffTrack);
-        }
-        if self.stats.progress >= self.stats.goal {
-            return Some(Outcome::GoalReached);
-        }
-        (self.time >= self.time_limit - 1e-9).then_some(Outcome::Timeout)
-    }
-
-    fn take_scan(&mut self) {
-        let st = self.vehicle.state();
-        let sensor = self.lidar.sensor_position(DVec2::new(st.x, st.y), st.yaw);
-        self.lidar
-            .scan_exact(&self.track.grid, sensor, st.yaw, &mut self.scan);
-        self.lidar.add_noise(&mut self.rng, &mut self.scan);
-        self.scan_fresh = true;
-    }
-
-    fn position(&self) -> DVec2 {
-        DVec2::new(self.vehicle.state().x, self.vehicle.state().y)
-    }
-
-    /// Half length and half width of the car footprint, m.
-    pub fn car_half(&self) -> DVec2 {
-        DVec2::new(
-            0.5 * self.config.vehicle.length,
-            0.5 * self.config.vehicle.width,
-        )
-    }
-
-    /// The current observation.
-    pub fn observation(&self) -> Observation<'_> {
-        Observation {
-            time: self.time,
-            state: *self.vehicle.state(),
-            scan: &self.scan,
-            scan_fresh: self.scan_fresh,
-            frenet: self.frenet,
-            progress: self.stats.progress,
-        }
-    }
-
-    /// The outcome, once the episode has ended.
-    pub fn outcome(&self) -> Option<Outcome> {
         self.outcome
+    }
+
+    /// Frenet coordinates of the car on the centerline.
+    pub fn frenet(&self) -> Frenet {
+        self.frenet
+    }
+
+    /// Time since the start, s.
+    pub fn time(&self) -> f64 {
+        self.time
+    }
+
+    /// Time limit, s.
+    pub fn time_limit(&self) -> f64 {
+        self.time_limit
     }
 
     /// Measurements so far.
     pub fn stats(&self) -> &EpisodeStats {
         &self.stats
+    }
+
+    /// The outcome, once decided.
+    pub fn outcome(&self) -> Option<Outcome> {
+        self.outcome
+    }
+}
+
+fn judge(t: &EpisodeTracker, track: &Track, state: &VehicleState, half: DVec2) -> Option<Outcome> {
+    let p = DVec2::new(state.x, state.y);
+    if track.grid.rect_hits_wall(p, state.yaw, half) {
+        return Some(Outcome::Collision);
+    }
+    let (wr, wl) = track.widths_at(t.frenet.s);
+    if !(-wr..=wl).contains(&t.frenet.d) && !track.grid.contains(p) {
+        return Some(Outcome::OffTrack);
+    }
+    if t.stats.progress >= t.stats.goal {
+        return Some(Outcome::GoalReached);
+    }
+    (t.time >= t.time_limit - 1e-9).then_some(Outcome::Timeout)
+}
+
+/// One car on one track: the simulation of an episode, as a gym-style API.
+#[derive(Clone, Debug)]
+pub struct Sim {
+    track: Arc<Track>,
+    config: SimConfig,
+    vehicle: Vehicle,
+    sensor: LidarSensor,
+    tracker: EpisodeTracker,
+    start: StartPose,
+}
+
+/// Seed-stream tag of the start draw (the LiDAR noise has its own, see [`LidarSensor`]).
+const START_STREAM: u64 = 0x5354_4152_5421;
+
+/// Draws the start pose of episode `seed` with the configured start mode.
+pub fn draw_start(track: &Track, config: &SimConfig, seed: u64) -> StartPose {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ START_STREAM);
+    sample_start(
+        &config.episode.start,
+        track,
+        car_half(&config.vehicle),
+        &mut rng,
+    )
+}
+
+/// Half length and half width of the car footprint, m.
+pub fn car_half(vehicle: &VehicleParams) -> DVec2 {
+    DVec2::new(0.5 * vehicle.length, 0.5 * vehicle.width)
+}
+
+/// The vehicle state at a start pose.
+pub fn start_state(pose: &StartPose) -> VehicleState {
+    VehicleState {
+        x: pose.x,
+        y: pose.y,
+        yaw: pose.yaw,
+        v: pose.speed,
+        ..Default::default()
+    }
+}
+
+impl Sim {
+    /// A simulator for `track` with `config`. Call [`Self::reset`] before stepping.
+    ///
+    /// # Errors
+    /// Invalid config values, or a track narrower than the car (naming the CSV line).
+    pub fn new(track: Arc<Track>, config: SimConfig) -> Result<Self> {
+        config.validate()?;
+        track.check_fits(config.vehicle.width)?;
+        let start = StartPose::at(&track, 0.0, 0.0, 0.0, 0.0);
+        Ok(Self {
+            vehicle: Vehicle::new(config.vehicle.clone(), start_state(&start)),
+            sensor: LidarSensor::new(Lidar::new(config.lidar.clone()), 0),
+            tracker: EpisodeTracker::new(&track, &config.episode, DVec2::new(start.x, start.y)),
+            track,
+            config,
+            start,
+        })
+    }
+
+    /// Starts a new episode from `seed`, with the configured start mode.
+    pub fn reset(&mut self, seed: u64) -> Observation<'_> {
+        let pose = draw_start(&self.track, &self.config, seed);
+        self.reset_to(seed, pose)
+    }
+
+    /// Starts a new episode at `pose`; `seed` drives the LiDAR noise.
+    pub fn reset_to(&mut self, seed: u64, pose: StartPose) -> Observation<'_> {
+        self.vehicle = Vehicle::new(self.config.vehicle.clone(), start_state(&pose));
+        self.sensor = LidarSensor::new(Lidar::new(self.config.lidar.clone()), seed);
+        self.tracker = EpisodeTracker::new(
+            &self.track,
+            &self.config.episode,
+            DVec2::new(pose.x, pose.y),
+        );
+        self.start = pose;
+        self.sensor.sense(&self.track, self.vehicle.state(), 0);
+        self.tracker.judge(
+            &self.track,
+            self.vehicle.state(),
+            car_half(&self.config.vehicle),
+        );
+        self.observation()
+    }
+
+    /// Advances one physics step under `action`. Returns the outcome once the episode has ended
+    /// (and keeps returning it; further steps do nothing).
+    pub fn step(&mut self, action: Action) -> Option<Outcome> {
+        if let Some(o) = self.tracker.outcome() {
+            return Some(o);
+        }
+        let before = self.vehicle.state().position();
+        self.vehicle.step(action, self.config.sim.dt);
+        let state = *self.vehicle.state();
+        self.tracker
+            .advance(&self.track, before, state.position(), self.config.sim.dt);
+        self.sensor
+            .sense(&self.track, &state, self.tracker.stats().steps);
+        self.tracker
+            .judge(&self.track, &state, car_half(&self.config.vehicle))
+    }
+
+    /// The current observation.
+    pub fn observation(&self) -> Observation<'_> {
+        Observation {
+            time: self.tracker.time(),
+            state: *self.vehicle.state(),
+            scan: self.sensor.ranges(),
+            scan_fresh: self.sensor.fresh(),
+            frenet: self.tracker.frenet(),
+            progress: self.tracker.stats().progress,
+        }
+    }
+
+    /// The outcome, once the episode has ended.
+    pub fn outcome(&self) -> Option<Outcome> {
+        self.tracker.outcome()
+    }
+
+    /// Measurements so far.
+    pub fn stats(&self) -> &EpisodeStats {
+        self.tracker.stats()
+    }
+
+    /// The episode tracker.
+    pub fn tracker(&self) -> &EpisodeTracker {
+        &self.tracker
     }
 
     /// The start pose of the current episode.
@@ -339,12 +380,7 @@ impl Sim {
 
     /// Simulation time since the reset, s.
     pub fn time(&self) -> f64 {
-        self.time
-    }
-
-    /// The time limit of the current episode, s.
-    pub fn time_limit(&self) -> f64 {
-        self.time_limit
+        self.tracker.time()
     }
 
     /// The track.
@@ -359,6 +395,6 @@ impl Sim {
 
     /// The LiDAR.
     pub fn lidar(&self) -> &Lidar {
-        &self.lidar
+        self.sensor.lidar()
     }
 }

@@ -33,10 +33,13 @@ pub mod track;
 pub mod vehicle;
 
 pub use config::SimConfig;
-pub use episode::{EpisodeConfig, EpisodeStats, Observation, Outcome, Sim};
+pub use episode::{
+    EpisodeConfig, EpisodeStats, EpisodeTracker, Observation, Outcome, Sim, car_half, draw_start,
+    start_state,
+};
 pub use error::{Result, SimError};
 pub use expert::{ExpertConfig, PurePursuit};
-pub use lidar::{Lidar, LidarConfig};
+pub use lidar::{Lidar, LidarConfig, LidarSensor};
 pub use start::{StartConfig, StartMode, StartPose};
 pub use track::Track;
 pub use vehicle::{Action, Vehicle, VehicleParams, VehicleState};

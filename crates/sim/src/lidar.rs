@@ -10,12 +10,15 @@
 //! beyond that list's radius continues with an exact grid traversal ([`WallGrid::cast`]).
 
 use glam::{DVec2, Vec2};
-use rand::Rng;
-use rand_distr::StandardNormal;
+use multiversion::multiversion;
+use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, SimError};
-use crate::track::WallGrid;
+use crate::track::{Segment, Track, WallGrid};
+use crate::vehicle::VehicleState;
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
 
 /// LiDAR configuration (`configs/lidar.ron`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -114,49 +117,21 @@ impl Lidar {
         assert_eq!(out.len(), self.config.num_beams, "scan buffer length");
         out.fill(f32::INFINITY);
         let (near, radius) = walls.near(sensor);
-        let rot = DVec2::from_angle(-yaw);
         let angle_min = (-0.5 * self.config.fov) as f32;
-        let angle_max = -angle_min;
         let inv_inc = ((self.config.num_beams - 1) as f64 / self.config.fov) as f32;
-        let last = self.config.num_beams as i64 - 1;
-        let segments = walls.segments();
-        for &k in near {
-            let seg = &segments[k as usize];
-            let a = to_f32(rot.rotate(seg.a - sensor));
-            let b = to_f32(rot.rotate(seg.b - sensor));
-            let e = b - a;
-            let cross_ae = a.perp_dot(e);
-            if cross_ae <= 0.0 {
-                continue; // back face: hidden behind the wall it belongs to
-            }
-            let a0 = atan2_approx(a.y, a.x);
-            let a1 = atan2_approx(b.y, b.x);
-            let da = (a1 - a0 + std::f32::consts::PI).rem_euclid(std::f32::consts::TAU)
-                - std::f32::consts::PI;
-            let (lo, hi) = (a0.min(a0 + da), a0.max(a0 + da));
-            for shift in [-std::f32::consts::TAU, 0.0, std::f32::consts::TAU] {
-                let (l, h) = (lo + shift, hi + shift);
-                if h < angle_min || l > angle_max {
-                    continue;
-                }
-                // ±1 beam of slack covers the approximation error of atan2_approx (< 2.1e-4 rad).
-                let i0 = (((l - angle_min) * inv_inc).floor() as i64 - 1).clamp(0, last) as usize;
-                let i1 = (((h - angle_min) * inv_inc).ceil() as i64 + 1).clamp(0, last) as usize;
-                raster(
-                    &self.cos[i0..=i1],
-                    &self.sin[i0..=i1],
-                    &mut out[i0..=i1],
-                    a,
-                    e,
-                    cross_ae,
-                );
-            }
-        }
+        let view = View {
+            sensor,
+            rot: DVec2::from_angle(-yaw),
+            angle_min,
+            inv_inc,
+        };
+        raster_near(&self.cos, &self.sin, out, near, walls.segments(), &view);
         let max_range = self.config.max_range;
+        let heading = DVec2::from_angle(yaw);
         for (i, r) in out.iter_mut().enumerate() {
             if (*r as f64) > radius {
-                let dir = DVec2::from_angle(yaw + self.config.beam_angle(i));
-                let t = walls.cast(sensor, dir, radius, max_range);
+                let beam = DVec2::new(self.cos[i] as f64, self.sin[i] as f64);
+                let t = walls.cast(sensor, heading.rotate(beam).normalize(), radius, max_range);
                 *r = r.min(t as f32);
             }
             *r = r.min(max_range as f32);
@@ -164,16 +139,205 @@ impl Lidar {
     }
 
     /// Adds Gaussian noise (σ = `noise_std`) to every range below the maximum, clamped to
-    /// `[0, max_range]`. Beams that hit nothing keep exactly `max_range`.
-    pub fn add_noise(&self, rng: &mut impl Rng, ranges: &mut [f32]) {
+    /// `[0, max_range]`. Beams that hit nothing keep exactly `max_range`. The normal deviates come
+    /// from [`box_muller`], 64 random bits per pair.
+    pub fn add_noise(&self, rng: &mut impl RngCore, ranges: &mut [f32]) {
         let (sigma, max) = (self.config.noise_std as f32, self.config.max_range as f32);
         if sigma == 0.0 {
             return;
         }
-        for r in ranges.iter_mut().filter(|r| **r < max) {
-            let n: f32 = rng.sample(StandardNormal);
-            *r = (*r + sigma * n).clamp(0.0, max);
+        let mut bits = [0u64; NOISE_CHUNK / 2];
+        for chunk in ranges.chunks_mut(NOISE_CHUNK) {
+            let pairs = chunk.len().div_ceil(2);
+            for b in &mut bits[..pairs] {
+                *b = rng.next_u64();
+            }
+            add_deviates(&bits[..pairs], chunk, sigma, max);
         }
+    }
+}
+
+/// Ranges handled per batch of random bits in [`Lidar::add_noise`].
+const NOISE_CHUNK: usize = 128;
+
+/// Adds `sigma ·` standard normal deviates to the ranges below `max`: pair `k` of `bits` gives the
+/// deviates of `ranges[k]` and `ranges[pairs + k]`.
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+sse4.1"))]
+fn add_deviates(bits: &[u64], ranges: &mut [f32], sigma: f32, max: f32) {
+    let pairs = bits.len();
+    let mut z = [0f32; NOISE_CHUNK];
+    for k in 0..pairs {
+        (z[k], z[pairs + k]) = box_muller(bits[k]);
+    }
+    for (r, z) in ranges.iter_mut().zip(z) {
+        *r = if *r < max {
+            (*r + sigma * z).clamp(0.0, max)
+        } else {
+            *r
+        };
+    }
+}
+
+/// Two independent standard normal deviates from 64 random bits by the Box–Muller transform
+/// (Box & Muller, "A Note on the Generation of Random Normal Deviates", 1958): 24 bits give
+/// `u1 ∈ (0, 1]`, 23 bits an angle in `[-π/2, π/2)` and one bit its half-plane. Branch-free with
+/// polynomial `ln`, `sin` and `cos` (errors below 1e-7), so that it vectorises. The radius is
+/// at most `sqrt(2·24·ln 2) ≈ 5.77`: tails beyond 5.77σ (probability 8e-9) are cut.
+#[inline(always)]
+pub fn box_muller(bits: u64) -> (f32, f32) {
+    let u1 = ((bits >> 40) as u32 as f32 + 1.0) * (1.0 / 16_777_216.0);
+    let u2 = ((bits >> 17) as u32 & 0x7F_FFFF) as f32 * (1.0 / 8_388_608.0);
+    let sign = if bits & 1 == 1 { -1.0 } else { 1.0 };
+    let r = sign * (-2.0 * ln_approx(u1)).sqrt();
+    let (s, c) = sin_cos_approx(std::f32::consts::PI * (u2 - 0.5));
+    (r * c, r * s)
+}
+
+/// Natural logarithm of a positive normal `x`: exponent times ln 2 plus `2·atanh((m−1)/(m+1))`
+/// for the mantissa `m ∈ [√½, √2)` (series to t⁹; absolute error below 1e-9).
+#[inline(always)]
+fn ln_approx(x: f32) -> f32 {
+    let bits = x.to_bits();
+    let mut e = ((bits >> 23) as i32 - 127) as f32;
+    let mut m = f32::from_bits((bits & 0x007F_FFFF) | 0x3F80_0000);
+    let big = m > std::f32::consts::SQRT_2;
+    m = if big { 0.5 * m } else { m };
+    e = if big { e + 1.0 } else { e };
+    let t = (m - 1.0) / (m + 1.0);
+    let t2 = t * t;
+    let series =
+        2.0 * t * (1.0 + t2 * (1.0 / 3.0 + t2 * (1.0 / 5.0 + t2 * (1.0 / 7.0 + t2 * (1.0 / 9.0)))));
+    e * std::f32::consts::LN_2 + series
+}
+
+/// `(sin x, cos x)` for `x ∈ [-π/2, π/2]` by Taylor polynomials to x¹¹ and x¹² (errors below 6e-8).
+#[inline(always)]
+fn sin_cos_approx(x: f32) -> (f32, f32) {
+    let x2 = x * x;
+    let s = x
+        * (1.0
+            - x2 / 6.0
+                * (1.0 - x2 / 20.0 * (1.0 - x2 / 42.0 * (1.0 - x2 / 72.0 * (1.0 - x2 / 110.0)))));
+    let c = 1.0
+        - x2 / 2.0
+            * (1.0
+                - x2 / 12.0
+                    * (1.0
+                        - x2 / 30.0 * (1.0 - x2 / 56.0 * (1.0 - x2 / 90.0 * (1.0 - x2 / 132.0)))));
+    (s, c)
+}
+
+/// The sensor pose as the rasteriser needs it.
+struct View {
+    sensor: DVec2,
+    /// Rotation from world to sensor frame (`from_angle(-yaw)`).
+    rot: DVec2,
+    /// Angle of beam 0, rad.
+    angle_min: f32,
+    /// Beams per radian.
+    inv_inc: f32,
+}
+
+/// Rasterises the `near` wall segments over the beams they span, lowering `out` (`[num_beams]`, m).
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+sse4.1"))]
+fn raster_near(
+    cos: &[f32],
+    sin: &[f32],
+    out: &mut [f32],
+    near: &[u32],
+    segments: &[Segment],
+    view: &View,
+) {
+    let last = out.len() as i64 - 1;
+    let angle_max = view.angle_min + last as f32 / view.inv_inc;
+    for &k in near {
+        let seg = &segments[k as usize];
+        let a = to_f32(view.rot.rotate(seg.a - view.sensor));
+        let b = to_f32(view.rot.rotate(seg.b - view.sensor));
+        let e = b - a;
+        let cross_ae = a.perp_dot(e);
+        if cross_ae <= 0.0 {
+            continue; // back face: hidden behind the wall it belongs to
+        }
+        let a0 = atan2_approx(a.y, a.x);
+        let a1 = atan2_approx(b.y, b.x);
+        let mut da = a1 - a0;
+        if da > std::f32::consts::PI {
+            da -= std::f32::consts::TAU;
+        } else if da < -std::f32::consts::PI {
+            da += std::f32::consts::TAU;
+        }
+        let (lo, hi) = (a0.min(a0 + da), a0.max(a0 + da));
+        for shift in [-std::f32::consts::TAU, 0.0, std::f32::consts::TAU] {
+            let (l, h) = (lo + shift, hi + shift);
+            if h < view.angle_min || l > angle_max {
+                continue;
+            }
+            // ±1 beam of slack covers the error of atan2_approx (< 2.1e-4 rad); truncation
+            // instead of floor/ceil only widens the span.
+            let i0 = (((l - view.angle_min) * view.inv_inc) as i64 - 1).clamp(0, last) as usize;
+            let i1 = (((h - view.angle_min) * view.inv_inc) as i64 + 2).clamp(0, last) as usize;
+            raster(
+                &cos[i0..=i1],
+                &sin[i0..=i1],
+                &mut out[i0..=i1],
+                a,
+                e,
+                cross_ae,
+            );
+        }
+    }
+}
+
+/// A mounted LiDAR with its noise generator and its latest ranges: what a car carries.
+#[derive(Clone, Debug)]
+pub struct LidarSensor {
+    lidar: Lidar,
+    rng: Xoshiro256PlusPlus,
+    ranges: Vec<f32>,
+    fresh: bool,
+}
+
+/// Seed-stream tag of the LiDAR noise, so that it is independent of the start draw.
+const NOISE_STREAM: u64 = 0x4e4f_4953_4521;
+
+impl LidarSensor {
+    /// A sensor whose noise is drawn from episode `seed`.
+    pub fn new(lidar: Lidar, seed: u64) -> Self {
+        let n = lidar.config.num_beams;
+        Self {
+            lidar,
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed ^ NOISE_STREAM),
+            ranges: vec![0.0; n],
+            fresh: false,
+        }
+    }
+
+    /// Scans from the car `state` if physics step `step` is a scan step (every `period_steps`,
+    /// step 0 included); otherwise keeps the last ranges and marks them stale.
+    pub fn sense(&mut self, track: &Track, state: &VehicleState, step: u64) {
+        self.fresh = step % self.lidar.config.period_steps as u64 == 0;
+        if self.fresh {
+            let sensor = self.lidar.sensor_position(state.position(), state.yaw);
+            self.lidar
+                .scan_exact(&track.grid, sensor, state.yaw, &mut self.ranges);
+            self.lidar.add_noise(&mut self.rng, &mut self.ranges);
+        }
+    }
+
+    /// Latest ranges, m, `[num_beams]`.
+    pub fn ranges(&self) -> &[f32] {
+        &self.ranges
+    }
+
+    /// Whether the ranges were taken at the last [`Self::sense`] call.
+    pub fn fresh(&self) -> bool {
+        self.fresh
+    }
+
+    /// The LiDAR.
+    pub fn lidar(&self) -> &Lidar {
+        &self.lidar
     }
 }
 
@@ -183,7 +347,7 @@ fn to_f32(v: DVec2) -> Vec2 {
 
 /// Lowers `ranges[i]` to the distance along beam `(cos[i], sin[i])` to the segment `a + u·e`,
 /// `u ∈ [0, 1]`, seen from its front (`cross_ae = a × e > 0`). Written branch-free to vectorise.
-#[inline]
+#[inline(always)]
 fn raster(cos: &[f32], sin: &[f32], ranges: &mut [f32], a: Vec2, e: Vec2, cross_ae: f32) {
     for ((r, &c), &s) in ranges.iter_mut().zip(cos).zip(sin) {
         let den = c * e.y - s * e.x;
@@ -196,7 +360,7 @@ fn raster(cos: &[f32], sin: &[f32], ranges: &mut [f32], a: Vec2, e: Vec2, cross_
 
 /// atan2 with a maximum error below 2.1e-4 rad (odd polynomial of atan on [0, 1]), far below
 /// the 4.4e-3 rad beam spacing.
-#[inline]
+#[inline(always)]
 fn atan2_approx(y: f32, x: f32) -> f32 {
     let (ax, ay) = (x.abs(), y.abs());
     let (mx, mn) = (ax.max(ay), ax.min(ay));
@@ -218,7 +382,6 @@ fn atan2_approx(y: f32, x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
 
     fn config(noise_std: f64) -> LidarConfig {
         LidarConfig {
@@ -309,6 +472,17 @@ mod tests {
             .sqrt();
         assert!((mean - 5.0).abs() < 2e-4, "mean {mean}");
         assert!((std - 0.01).abs() < 2e-4, "std {std}");
+        for (k, want) in [(1.0, 0.3173), (2.0, 0.0455), (3.0, 0.0027)] {
+            let beyond = ranges
+                .iter()
+                .filter(|&&r| ((r as f64 - 5.0) / 0.01).abs() > k)
+                .count() as f64
+                / n;
+            assert!(
+                (beyond - want).abs() < 0.1 * want + 1e-3,
+                "P(|z| > {k}) = {beyond}, want {want}"
+            );
+        }
         let mut again = vec![5.0f32; 100_000];
         lidar.add_noise(
             &mut rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(7),

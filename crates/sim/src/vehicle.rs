@@ -145,6 +145,11 @@ pub struct VehicleState {
 }
 
 impl VehicleState {
+    /// Position of the centre of gravity, m.
+    pub fn position(&self) -> glam::DVec2 {
+        glam::DVec2::new(self.x, self.y)
+    }
+
     fn to_array(self) -> [f64; 7] {
         [
             self.x,

@@ -6,7 +6,7 @@ use glam::DVec2;
 /// Side of a grid cell, m.
 pub const CELL: f64 = 0.5;
 /// Radius of a cell's near list, m: every wall segment within this distance of the cell.
-pub const NEAR_RADIUS: f64 = 5.0;
+pub const NEAR_RADIUS: f64 = 14.0;
 
 /// A wall segment from `a` to `b`; the drivable side is on its left.
 #[derive(Clone, Copy, Debug, PartialEq)]

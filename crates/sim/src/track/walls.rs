@@ -7,9 +7,12 @@
 //! where a corner is tighter than the half-width (the naive offset folds there) and where two
 //! sections overlap (the Montreal hairpin, which leaves a small island between its legs).
 
-use geo::{Area, Coord, LineString, MultiPolygon, Orient, Polygon, orient::Direction};
+use geo::{Area, Coord, LineString, MultiPolygon, Orient, Polygon, Simplify, orient::Direction};
 use glam::DVec2;
 
+/// Walls are simplified (Ramer–Douglas–Peucker) within this distance, m: fewer, longer segments
+/// for the LiDAR and the footprint test, as exact as the 1 mm disc approximation.
+const SIMPLIFY_TOLERANCE: f64 = 1e-3;
 /// Rings smaller than this (m²) are numerical debris of the union and are dropped.
 const MIN_RING_AREA: f64 = 1e-3;
 /// Points of each vertex disc: 5° steps, within 1.1 m × (1 − cos 2.5°) ≈ 1 mm of a true circle.
@@ -65,6 +68,7 @@ fn ccw_polygon(pts: &[DVec2]) -> Polygon {
 }
 
 fn ring_points(ring: &LineString) -> Vec<DVec2> {
+    let ring = ring.simplify(SIMPLIFY_TOLERANCE);
     let mut pts: Vec<DVec2> = ring.coords().map(|c| DVec2::new(c.x, c.y)).collect();
     if pts.len() > 1 && pts.first() == pts.last() {
         pts.pop();

@@ -1,0 +1,77 @@
+//! `raceloop drive`: the expert drives laps on one track, headless, and the lap times are printed.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use raceloop_sim::{PurePursuit, Sim, SimConfig, StartMode, Track};
+
+use crate::cli::{DriveArgs, StartArg};
+
+/// Loads the config directory (or the shipped defaults if it does not exist).
+pub fn load_config(dir: &std::path::Path) -> Result<SimConfig> {
+    if dir.is_dir() {
+        SimConfig::load_dir(dir).with_context(|| format!("loading configs from {}", dir.display()))
+    } else {
+        Ok(SimConfig::default())
+    }
+}
+
+pub fn run(args: &DriveArgs) -> Result<()> {
+    let mut config = load_config(&args.sim.configs)?;
+    config.episode.laps = args.laps;
+    config.episode.start.mode = match args.start {
+        StartArg::Grid => StartMode::Grid,
+        StartArg::Random => StartMode::Random,
+    };
+    config.validate()?;
+    let track = Arc::new(Track::load(&args.sim.track)?);
+    let mut expert = PurePursuit::new(config.expert.clone(), &track);
+    let mut sim = Sim::new(track.clone(), config.clone())?;
+    sim.reset(args.seed);
+    println!(
+        "{}: {:.1} m lap, expert ({:?}) driving {} lap(s) from a {:?} start",
+        track.name,
+        track.centerline.length(),
+        config.expert.speed,
+        args.laps,
+        config.episode.start.mode
+    );
+    let wall = std::time::Instant::now();
+    let mut laps_seen = 0;
+    let outcome = loop {
+        let action = expert.act(&config.vehicle, &sim.observation().state);
+        let outcome = sim.step(action);
+        let stats = sim.stats();
+        if stats.laps > laps_seen {
+            laps_seen = stats.laps;
+            println!(
+                "lap {laps_seen}: {:.3} s",
+                stats.lap_times[laps_seen as usize - 1]
+            );
+        }
+        if let Some(o) = outcome {
+            break o;
+        }
+    };
+    let stats = sim.stats();
+    let best = stats
+        .lap_times
+        .iter()
+        .cloned()
+        .fold(f64::INFINITY, f64::min);
+    println!(
+        "outcome: {} after {:.2} s simulated ({} steps in {:.2} s wall); progress {:.1} m; best lap {}; mean |d| {:.3} m",
+        outcome.as_str(),
+        sim.time(),
+        stats.steps,
+        wall.elapsed().as_secs_f64(),
+        stats.progress,
+        if best.is_finite() {
+            format!("{best:.3} s")
+        } else {
+            "none".into()
+        },
+        stats.mean_abs_deviation
+    );
+    Ok(())
+}

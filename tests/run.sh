@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs every raceloop test: the Rust workspace (core crates and the app) and, for the interop
+# tests, independent Python readers (mcap, ...) installed into .venv from tests/requirements.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x .venv/bin/python ] || ! cmp -s tests/requirements.txt .venv/requirements.txt; then
+    python3 -m venv .venv
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+    cp tests/requirements.txt .venv/requirements.txt
+fi
+export RACELOOP_PYTHON="$PWD/.venv/bin/python"
+cargo test --workspace --no-default-features "$@"
