@@ -9,7 +9,7 @@ use raceloop_sim::{PurePursuit, Sim, SimConfig, StartMode, Track};
 use rand::SeedableRng;
 use serde::Serialize;
 
-use crate::cli::BenchSimArgs;
+use crate::cli::{BenchCollectArgs, BenchSimArgs, CollectArgs};
 
 /// Reference: f1tenth_gym on this machine kind, one car, 1080-beam scan every step.
 const GYM_STEPS_PER_S: f64 = 6950.0;
@@ -114,6 +114,116 @@ pub fn sim(args: &BenchSimArgs) -> Result<()> {
         println!(
             "  ns/beam          {:>10.2}  (noise-free: {:.2})",
             r.ns_per_beam, r.ns_per_beam_noise_free
+        );
+    }
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+struct CollectRun {
+    workers: usize,
+    wall_s: f64,
+    episodes_per_s: f64,
+    steps_per_s: f64,
+    mb_written: f64,
+    success_rate: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct CollectBench {
+    episodes: usize,
+    tracks: usize,
+    track_loading_s: f64,
+    runs: Vec<CollectRun>,
+    speedup_2_over_1: f64,
+    target_wall_s: f64,
+    target_speedup: f64,
+}
+
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|it| {
+            it.flatten()
+                .map(|e| {
+                    if e.path().is_dir() {
+                        dir_bytes(&e.path())
+                    } else {
+                        e.metadata().map(|m| m.len()).unwrap_or(0)
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+pub fn collect(args: &BenchCollectArgs) -> Result<()> {
+    let base = CollectArgs {
+        episodes: Some(args.episodes),
+        track: None,
+        seed: None,
+        workers: None,
+        out: None,
+        start: None,
+        laps: None,
+        configs: args.configs.clone(),
+    };
+    let (c, sim) = crate::collect::resolve(&base)?;
+    let t = Instant::now();
+    let tracks = crate::collect::load_tracks(&c.tracks)?;
+    let track_loading_s = t.elapsed().as_secs_f64();
+    let mut runs = Vec::new();
+    for workers in [1, 2] {
+        let dir = args.out.join(format!("workers-{workers}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let c = crate::collect::CollectionConfig {
+            workers,
+            ..c.clone()
+        };
+        let t = Instant::now();
+        let (_, summary) = crate::collect::collect(&dir, &c, &sim, &tracks)?;
+        let wall_s = t.elapsed().as_secs_f64();
+        runs.push(CollectRun {
+            workers,
+            wall_s,
+            episodes_per_s: args.episodes as f64 / wall_s,
+            steps_per_s: summary.steps as f64 / wall_s,
+            mb_written: dir_bytes(&dir) as f64 / 1e6,
+            success_rate: summary.success_rate,
+        });
+        std::fs::remove_dir_all(&dir)?;
+    }
+    let r = CollectBench {
+        episodes: args.episodes,
+        tracks: tracks.len(),
+        track_loading_s,
+        speedup_2_over_1: runs[0].wall_s / runs[1].wall_s,
+        runs,
+        target_wall_s: 20.0,
+        target_speedup: 1.85,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!(
+            "bench collect: {} episodes over {} tracks (track loading {:.2} s, not included)",
+            r.episodes, r.tracks, r.track_loading_s
+        );
+        for run in &r.runs {
+            println!(
+                "  {} worker(s): {:6.2} s  {:6.1} episodes/s  {:8.0} steps/s  {:7.1} MB  success {:.1} %",
+                run.workers,
+                run.wall_s,
+                run.episodes_per_s,
+                run.steps_per_s,
+                run.mb_written,
+                100.0 * run.success_rate
+            );
+        }
+        println!(
+            "  speed-up 2 workers over 1: {:.2}x (target {:.2}x); 2 workers vs the 20 s target: {:.0} %",
+            r.speedup_2_over_1,
+            r.target_speedup,
+            100.0 * r.runs[1].wall_s / 20.0
         );
     }
     Ok(())

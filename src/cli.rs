@@ -11,14 +11,32 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Pursuit expert, and measures lap times. Tracks: the 15 shipped circuits (`tracks/`) by name,
 /// or any centerline CSV in the f1tenth_racetracks format by path.
 #[derive(Debug, Parser)]
-#[command(name = "raceloop", version, about, long_about)]
+#[command(
+    name = "raceloop",
+    version,
+    about,
+    long_about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
+    /// Collect episodes without a window (same as `raceloop collect`).
+    #[arg(long)]
+    pub headless: bool,
+    #[command(flatten)]
+    pub collect: CollectArgs,
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Collects expert episodes headless on all cores: MCAP logs, config and result per episode.
+    Collect(CollectArgs),
+    /// Recomputes a collection run's summary (the latest run under runs/ by default).
+    Summarize {
+        /// Run directory.
+        run: Option<PathBuf>,
+    },
     /// The expert drives laps headless on one track and prints its lap times.
     Drive(DriveArgs),
     /// Benchmarks that print figures (use --json for machine-readable output).
@@ -36,6 +54,36 @@ pub struct SimArgs {
     pub track: String,
     /// Directory of RON config files (sim.ron, vehicle.ron, lidar.ron, expert.ron, episode.ron);
     /// a missing file takes the shipped default.
+    #[arg(long, default_value = "configs")]
+    pub configs: PathBuf,
+}
+
+/// Options of a collection (defaults from `configs/collection.ron`).
+#[derive(Debug, Args, Clone)]
+pub struct CollectArgs {
+    /// Number of episodes [default: 200].
+    #[arg(long)]
+    pub episodes: Option<usize>,
+    /// Tracks: `all`, a shipped name, a centerline CSV path, or several separated by commas;
+    /// episodes are spread over them round-robin [default: all].
+    #[arg(long)]
+    pub track: Option<String>,
+    /// Seed of episode 0; episode i uses BASE+i, so disjoint ranges never repeat a scenario [default: 0].
+    #[arg(long, value_name = "BASE")]
+    pub seed: Option<u64>,
+    /// Parallel episodes [default: all cores].
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Run directory [default: runs/collect-<hash of the settings>, so the same command resumes].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Start mode [default: random].
+    #[arg(long, value_enum)]
+    pub start: Option<StartArg>,
+    /// Episode goal in laps [default: 0.25].
+    #[arg(long)]
+    pub laps: Option<f64>,
+    /// Directory of RON config files (a missing file takes the shipped default).
     #[arg(long, default_value = "configs")]
     pub configs: PathBuf,
 }
@@ -68,6 +116,25 @@ pub enum BenchCommand {
     /// Simulator speed: steps/s on one core (1 car, 1080-beam scan every 0.01 s step, expert
     /// driving) and LiDAR cost per beam. Reference: f1tenth_gym ≈ 6,950 steps/s per core, 92 µs/scan.
     Sim(BenchSimArgs),
+    /// Collection speed: the default collection with 1 and with 2 workers (wall time,
+    /// episodes/s, steps/s, MB written, speed-up). Targets: 200 episodes ≤ 20 s, ≥ 1.85× on 2 cores.
+    Collect(BenchCollectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchCollectArgs {
+    /// Episodes per measurement.
+    #[arg(long, default_value_t = 200)]
+    pub episodes: usize,
+    /// Scratch directory for the runs (removed afterwards).
+    #[arg(long, default_value = "runs/bench-collect")]
+    pub out: PathBuf,
+    /// Directory of RON config files.
+    #[arg(long, default_value = "configs")]
+    pub configs: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -85,9 +152,20 @@ pub struct BenchSimArgs {
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> Result<()> {
-    match cli.command {
+    let Some(command) = cli.command else {
+        if cli.headless {
+            return crate::collect::run(&cli.collect).map(|_| ());
+        }
+        anyhow::bail!(
+            "this build has no window (the `gui` feature); use `raceloop --headless` or a subcommand (see --help)"
+        );
+    };
+    match command {
+        Command::Collect(args) => crate::collect::run(&args).map(|_| ()),
+        Command::Summarize { run } => crate::collect::summarize(run.as_deref()),
         Command::Drive(args) => crate::drive::run(&args),
         Command::Bench(BenchCommand::Sim(args)) => crate::bench::sim(&args),
+        Command::Bench(BenchCommand::Collect(args)) => crate::bench::collect(&args),
         Command::Tracks => {
             for name in raceloop_sim::track::shipped_names() {
                 let t = raceloop_sim::Track::load(name)?;

@@ -1,0 +1,246 @@
+//! Datasets of (scan, command) pairs for behavioral cloning.
+//!
+//! A dataset version directory holds `data.safetensors` (f32 tensors `train_scans`
+//! `[n_train, num_beams]` and `val_scans` in m, `train_labels` / `val_labels` `[n, 2]`:
+//! steering angle in rad, speed in m/s) and `stats.json` ([`Stats`]).
+
+use std::path::Path;
+
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{LearnError, Result};
+
+/// Label columns: steering angle (rad), speed (m/s).
+pub const LABELS: usize = 2;
+
+/// Samples of one split, row-major.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Split {
+    /// Ranges, m, `[n, num_beams]`.
+    pub scans: Vec<f32>,
+    /// Steering (rad) and speed (m/s), `[n, 2]`.
+    pub labels: Vec<f32>,
+}
+
+impl Split {
+    /// Number of samples for scans of `num_beams`.
+    pub fn len(&self, num_beams: usize) -> usize {
+        self.scans.len() / num_beams
+    }
+}
+
+/// Normalisation and label statistics of a dataset (`stats.json`), used identically at training
+/// and inference: `x = (min(range, range_clip) − scan_mean) / scan_std`,
+/// `steering_norm = steering / steering_scale`, `speed_norm = speed / speed_scale`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Beams per scan.
+    pub num_beams: usize,
+    /// Ranges are clipped to this before normalising, m.
+    pub range_clip: f32,
+    /// Mean of the clipped training ranges, m.
+    pub scan_mean: f32,
+    /// Standard deviation of the clipped training ranges, m.
+    pub scan_std: f32,
+    /// Steering normalisation (the vehicle's steering limit), rad.
+    pub steering_scale: f32,
+    /// Speed normalisation (the vehicle's top speed), m/s.
+    pub speed_scale: f32,
+    /// Mean and standard deviation of the training steering labels, rad.
+    pub steering_mean_std: [f32; 2],
+    /// Mean and standard deviation of the training speed labels, m/s.
+    pub speed_mean_std: [f32; 2],
+    /// Training samples.
+    pub train_samples: usize,
+    /// Validation samples.
+    pub val_samples: usize,
+}
+
+impl Stats {
+    /// Statistics of `train` (and counts of both splits).
+    pub fn compute(
+        train: &Split,
+        val: &Split,
+        num_beams: usize,
+        range_clip: f32,
+        steering_scale: f32,
+        speed_scale: f32,
+    ) -> Self {
+        let mean_std = |it: &mut dyn Iterator<Item = f32>| {
+            let (mut n, mut sum, mut sq) = (0f64, 0f64, 0f64);
+            for v in it {
+                n += 1.0;
+                sum += v as f64;
+                sq += (v as f64) * (v as f64);
+            }
+            let mean = sum / n.max(1.0);
+            [
+                mean as f32,
+                ((sq / n.max(1.0) - mean * mean).max(0.0)).sqrt() as f32,
+            ]
+        };
+        let [scan_mean, scan_std] = mean_std(&mut train.scans.iter().map(|r| r.min(range_clip)));
+        Self {
+            num_beams,
+            range_clip,
+            scan_mean,
+            scan_std: scan_std.max(1e-6),
+            steering_scale,
+            speed_scale,
+            steering_mean_std: mean_std(&mut train.labels.iter().step_by(2).copied()),
+            speed_mean_std: mean_std(&mut train.labels.iter().skip(1).step_by(2).copied()),
+            train_samples: train.len(num_beams),
+            val_samples: val.len(num_beams),
+        }
+    }
+
+    /// Normalises ranges (m) in place.
+    pub fn normalize_scan(&self, ranges: &mut [f32]) {
+        let inv = 1.0 / self.scan_std;
+        for r in ranges {
+            *r = (r.min(self.range_clip) - self.scan_mean) * inv;
+        }
+    }
+
+    /// Normalised labels `[steering, speed]` for the network's first `outputs` outputs.
+    pub fn normalize_label(&self, steering: f32, speed: f32) -> [f32; 2] {
+        [steering / self.steering_scale, speed / self.speed_scale]
+    }
+
+    /// Steering (rad) and speed (m/s) from network outputs in (-1, 1); with one output the speed
+    /// is the training mean (the expert's fixed speed).
+    pub fn denormalize(&self, outputs: &[f32]) -> (f32, f32) {
+        let steering = outputs[0] * self.steering_scale;
+        let speed = outputs
+            .get(1)
+            .map_or(self.speed_mean_std[0], |s| s * self.speed_scale);
+        (steering, speed)
+    }
+}
+
+/// A loaded dataset.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset {
+    /// Training split.
+    pub train: Split,
+    /// Validation split.
+    pub val: Split,
+    /// Statistics.
+    pub stats: Stats,
+}
+
+fn f32_view<'a>(data: &'a [f32], rows: usize, cols: usize) -> Result<TensorView<'a>> {
+    TensorView::new(Dtype::F32, vec![rows, cols], bytemuck::cast_slice(data))
+        .map_err(|e| LearnError::Format(e.to_string()))
+}
+
+impl Dataset {
+    /// Writes `data.safetensors` and `stats.json` into `dir` (temporary names, then renamed).
+    ///
+    /// # Errors
+    /// I/O errors naming the file.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let b = self.stats.num_beams;
+        let (nt, nv) = (self.train.len(b), self.val.len(b));
+        let tensors = vec![
+            ("train_scans", f32_view(&self.train.scans, nt, b)?),
+            ("train_labels", f32_view(&self.train.labels, nt, LABELS)?),
+            ("val_scans", f32_view(&self.val.scans, nv, b)?),
+            ("val_labels", f32_view(&self.val.labels, nv, LABELS)?),
+        ];
+        let bytes =
+            safetensors::serialize(tensors, None).map_err(|e| LearnError::Format(e.to_string()))?;
+        crate::io::write_atomic(&dir.join("data.safetensors"), &bytes)?;
+        crate::io::write_json_atomic(&dir.join("stats.json"), &self.stats)
+    }
+
+    /// Loads a dataset version directory.
+    ///
+    /// # Errors
+    /// Missing or malformed files, named.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let stats: Stats = crate::io::read_json(&dir.join("stats.json"))?;
+        let path = dir.join("data.safetensors");
+        let bytes = std::fs::read(&path).map_err(|e| LearnError::io(&path, e))?;
+        let st = SafeTensors::deserialize(&bytes).map_err(|e| LearnError::File {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let get = |name: &str, cols: usize| -> Result<Vec<f32>> {
+            let t = st.tensor(name).map_err(|e| LearnError::File {
+                path: path.clone(),
+                message: format!("tensor `{name}`: {e}"),
+            })?;
+            if t.dtype() != Dtype::F32 || t.shape().len() != 2 || t.shape()[1] != cols {
+                return Err(LearnError::File {
+                    path: path.clone(),
+                    message: format!(
+                        "tensor `{name}` must be f32 [n, {cols}], found {:?} {:?}",
+                        t.dtype(),
+                        t.shape()
+                    ),
+                });
+            }
+            Ok(t.data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect())
+        };
+        let b = stats.num_beams;
+        Ok(Self {
+            train: Split {
+                scans: get("train_scans", b)?,
+                labels: get("train_labels", LABELS)?,
+            },
+            val: Split {
+                scans: get("val_scans", b)?,
+                labels: get("val_labels", LABELS)?,
+            },
+            stats,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalisation_round_trip_and_save_load() {
+        let train = Split {
+            scans: vec![1.0, 2.0, 40.0, 3.0, 1.0, 2.0],
+            labels: vec![0.1, 3.5, -0.2, 3.5],
+        };
+        let val = Split {
+            scans: vec![2.0, 2.0, 2.0],
+            labels: vec![0.0, 3.5],
+        };
+        let stats = Stats::compute(&train, &val, 3, 30.0, 0.4189, 20.0);
+        assert_eq!((stats.train_samples, stats.val_samples), (2, 1));
+        assert!((stats.scan_mean - (1.0 + 2.0 + 30.0 + 3.0 + 1.0 + 2.0) / 6.0).abs() < 1e-5);
+        let mut x = vec![1.0, 2.0, 40.0];
+        stats.normalize_scan(&mut x);
+        assert!(
+            (x[2] - (30.0 - stats.scan_mean) / stats.scan_std).abs() < 1e-5,
+            "clipped to 30 m"
+        );
+        let n = stats.normalize_label(0.2, 3.5);
+        let (s, v) = stats.denormalize(&n);
+        assert!((s - 0.2).abs() < 1e-6 && (v - 3.5).abs() < 1e-6);
+        assert_eq!(
+            stats.denormalize(&n[..1]).1,
+            3.5,
+            "steering-only: the training mean speed"
+        );
+        let dir = std::env::temp_dir().join(format!("raceloop-ds-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ds = Dataset { train, val, stats };
+        ds.save(&dir).unwrap();
+        assert_eq!(Dataset::load(&dir).unwrap(), ds);
+        std::fs::write(dir.join("data.safetensors"), b"garbage").unwrap();
+        let e = Dataset::load(&dir).unwrap_err().to_string();
+        assert!(e.contains("data.safetensors"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,21 @@
+//! raceloop's learning core: behavioral cloning of the Pure Pursuit expert with Tiny Lidar Net.
+//!
+//! - [`dataset`]: (scan, command) pairs, normalisation statistics, `data.safetensors`.
+//! - [`model`]: Tiny Lidar Net (arXiv:2410.07447) and the MLP baseline, `[B, 1, 1080]` → `[B, k]`.
+//! - [`train`]: the training loop (AdamW, mini-batches, validation, best checkpoint).
+//! - [`policy`]: a model directory as a driving policy.
+//!
+//! The CPU backend is Burn's pure-Rust `flex`; `wgpu` (feature `wgpu`) runs on GPUs.
+
+pub mod dataset;
+pub mod error;
+pub mod io;
+pub mod model;
+pub mod policy;
+pub mod train;
+
+pub use dataset::{Dataset, Split, Stats};
+pub use error::{LearnError, Result};
+pub use model::{Architecture, Model, ModelConfig};
+pub use policy::Policy;
+pub use train::{EpochMetrics, LossKind, Progress, Schedule, TrainConfig, Trained, train};

@@ -1,0 +1,218 @@
+//! Tiny Lidar Net and the MLP baseline, in Burn.
+//!
+//! Tiny Lidar Net (Zarrar et al., "TinyLidarNet: 2D LiDAR-based End-to-End Deep Learning Model
+//! for F1TENTH Autonomous Racing", arXiv:2410.07447): five valid-padding Conv1d layers (24, 36,
+//! 48, 64, 64 channels; kernels 10, 8, 4, 3, 3; strides 4, 4, 2, 1, 1) with ReLU, then dense
+//! layers of 100, 50 and 10 units with ReLU and a tanh head. For a 1080-beam scan the conv stack
+//! gives 64 × 28 = 1792 features and the model has 220,686 parameters with 2 outputs (the same as
+//! the paper's 1081-beam count, since the first conv floors both to 268 positions).
+
+use burn::nn::conv::{Conv1d, Conv1dConfig};
+use burn::nn::{Linear, LinearConfig, Relu};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Which network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Architecture {
+    /// Tiny Lidar Net (the 1D CNN of the paper).
+    TinyLidarNet,
+    /// The paper's baseline: flatten → 256 → 256 → head, ReLU.
+    Mlp,
+}
+
+/// Model configuration (`configs/model.ron`, saved as `model.json` beside the weights).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Network.
+    pub architecture: Architecture,
+    /// Scan length (beams).
+    pub num_beams: usize,
+    /// Outputs: 1 = steering (speed fixed), 2 = steering and speed.
+    pub outputs: usize,
+}
+
+impl ModelConfig {
+    /// Builds the network with freshly initialised weights on `device`.
+    pub fn init(&self, device: &Device) -> Model {
+        match self.architecture {
+            Architecture::TinyLidarNet => {
+                Model::TinyLidarNet(TinyLidarNet::new(self.num_beams, self.outputs, device))
+            }
+            Architecture::Mlp => Model::Mlp(Mlp::new(self.num_beams, self.outputs, device)),
+        }
+    }
+}
+
+/// Output length of a valid-padding convolution.
+pub fn conv_out(len: usize, kernel: usize, stride: usize) -> usize {
+    (len - kernel) / stride + 1
+}
+
+/// (channels, kernel, stride) of Tiny Lidar Net's conv layers.
+pub const TLN_CONVS: [(usize, usize, usize); 5] =
+    [(24, 10, 4), (36, 8, 4), (48, 4, 2), (64, 3, 1), (64, 3, 1)];
+/// Units of Tiny Lidar Net's hidden dense layers.
+pub const TLN_DENSE: [usize; 3] = [100, 50, 10];
+
+/// Tiny Lidar Net: `[batch, 1, num_beams]` → `[batch, outputs]` in (-1, 1).
+#[derive(Module, Debug)]
+pub struct TinyLidarNet {
+    convs: Vec<Conv1d>,
+    dense: Vec<Linear>,
+    head: Linear,
+    relu: Relu,
+}
+
+impl TinyLidarNet {
+    /// A freshly initialised network for `num_beams` inputs and `outputs` outputs.
+    pub fn new(num_beams: usize, outputs: usize, device: &Device) -> Self {
+        let mut convs = Vec::new();
+        let (mut channels, mut len) = (1, num_beams);
+        for (out, kernel, stride) in TLN_CONVS {
+            convs.push(
+                Conv1dConfig::new(channels, out, kernel)
+                    .with_stride(stride)
+                    .init(device),
+            );
+            channels = out;
+            len = conv_out(len, kernel, stride);
+        }
+        let mut dense = Vec::new();
+        let mut width = channels * len;
+        for units in TLN_DENSE {
+            dense.push(LinearConfig::new(width, units).init(device));
+            width = units;
+        }
+        Self {
+            convs,
+            dense,
+            head: LinearConfig::new(width, outputs).init(device),
+            relu: Relu::new(),
+        }
+    }
+
+    /// `[batch, 1, num_beams]` normalised scans → `[batch, outputs]`.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<2> {
+        let mut x = x;
+        for conv in &self.convs {
+            x = self.relu.forward(conv.forward(x));
+        }
+        let mut x: Tensor<2> = x.flatten(1, 2);
+        for layer in &self.dense {
+            x = self.relu.forward(layer.forward(x));
+        }
+        self.head.forward(x).tanh()
+    }
+}
+
+/// The MLP baseline: `[batch, 1, num_beams]` → `[batch, outputs]` in (-1, 1).
+#[derive(Module, Debug)]
+pub struct Mlp {
+    hidden: Vec<Linear>,
+    head: Linear,
+    relu: Relu,
+}
+
+impl Mlp {
+    /// A freshly initialised baseline.
+    pub fn new(num_beams: usize, outputs: usize, device: &Device) -> Self {
+        Self {
+            hidden: vec![
+                LinearConfig::new(num_beams, 256).init(device),
+                LinearConfig::new(256, 256).init(device),
+            ],
+            head: LinearConfig::new(256, outputs).init(device),
+            relu: Relu::new(),
+        }
+    }
+
+    /// `[batch, 1, num_beams]` normalised scans → `[batch, outputs]`.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<2> {
+        let mut x: Tensor<2> = x.flatten(1, 2);
+        for layer in &self.hidden {
+            x = self.relu.forward(layer.forward(x));
+        }
+        self.head.forward(x).tanh()
+    }
+}
+
+/// Either network.
+#[derive(Module, Debug)]
+pub enum Model {
+    /// Tiny Lidar Net.
+    TinyLidarNet(TinyLidarNet),
+    /// MLP baseline.
+    Mlp(Mlp),
+}
+
+impl Model {
+    /// `[batch, 1, num_beams]` normalised scans → `[batch, outputs]` in (-1, 1).
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<2> {
+        match self {
+            Self::TinyLidarNet(m) => m.forward(x),
+            Self::Mlp(m) => m.forward(x),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device() -> Device {
+        Device::flex()
+    }
+
+    #[test]
+    fn tiny_lidar_net_shapes_and_parameter_count() {
+        let d = device();
+        let cfg = ModelConfig {
+            architecture: Architecture::TinyLidarNet,
+            num_beams: 1080,
+            outputs: 2,
+        };
+        let m = cfg.init(&d);
+        let y = m.forward(Tensor::zeros([3, 1, 1080], &d));
+        assert_eq!(y.dims(), [3, 2]);
+        assert_eq!(
+            m.num_params(),
+            220_686,
+            "paper: 220,686 for a 1081-beam input with 2 outputs"
+        );
+        let m1 = ModelConfig {
+            outputs: 1,
+            ..cfg.clone()
+        }
+        .init(&d);
+        assert_eq!(m1.num_params(), 220_675);
+        let m1081 = ModelConfig {
+            num_beams: 1081,
+            ..cfg
+        }
+        .init(&d);
+        assert_eq!(m1081.num_params(), 220_686);
+        assert_eq!(
+            conv_out(
+                conv_out(conv_out(conv_out(conv_out(1080, 10, 4), 8, 4), 4, 2), 3, 1),
+                3,
+                1
+            ),
+            28
+        );
+    }
+
+    #[test]
+    fn mlp_shapes() {
+        let d = device();
+        let m = ModelConfig {
+            architecture: Architecture::Mlp,
+            num_beams: 1080,
+            outputs: 1,
+        }
+        .init(&d);
+        assert_eq!(m.forward(Tensor::zeros([2, 1, 1080], &d)).dims(), [2, 1]);
+        assert_eq!(m.num_params(), 1080 * 256 + 256 + 256 * 256 + 256 + 256 + 1);
+    }
+}

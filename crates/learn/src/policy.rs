@@ -1,0 +1,163 @@
+//! A trained model directory as a driving policy: scan (m) → steering (rad), speed (m/s).
+//!
+//! A model directory holds `weights.safetensors` (Burn's `SafetensorsStore`), `model.json`
+//! ([`ModelConfig`]) and `stats.json` (the dataset [`Stats`] used for normalisation), plus the
+//! training records written beside them.
+
+use std::path::Path;
+
+use burn::prelude::*;
+use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::tensor::TensorData;
+
+use crate::dataset::Stats;
+use crate::error::{LearnError, Result};
+use crate::model::{Model, ModelConfig};
+
+/// File names in a model directory.
+pub const WEIGHTS_FILE: &str = "weights.safetensors";
+/// Model configuration.
+pub const MODEL_FILE: &str = "model.json";
+/// Normalisation statistics.
+pub const STATS_FILE: &str = "stats.json";
+
+/// Saves the weights of `model` into `dir/weights.safetensors` (temporary name, then renamed).
+///
+/// # Errors
+/// I/O errors naming the file.
+pub fn save_weights(model: &Model, dir: &Path) -> Result<()> {
+    let path = dir.join(WEIGHTS_FILE);
+    let tmp = dir.join(format!(".{WEIGHTS_FILE}.tmp"));
+    let mut store = SafetensorsStore::from_file(&tmp).overwrite(true);
+    model.save_into(&mut store).map_err(|e| LearnError::File {
+        path: tmp.clone(),
+        message: e.to_string(),
+    })?;
+    std::fs::rename(&tmp, &path).map_err(|e| LearnError::io(&path, e))
+}
+
+/// Loads `weights.safetensors` of `dir` into a model built from `config` on `device`.
+///
+/// # Errors
+/// Missing file, or tensors that do not match the configured network (named).
+pub fn load_weights(config: &ModelConfig, dir: &Path, device: &Device) -> Result<Model> {
+    let path = dir.join(WEIGHTS_FILE);
+    if !path.is_file() {
+        return Err(LearnError::File {
+            path,
+            message: "missing (is this a model directory?)".into(),
+        });
+    }
+    let mut model = config.init(device);
+    let mut store = SafetensorsStore::from_file(&path)
+        .validate(true)
+        .allow_partial(false);
+    let applied = model.load_from(&mut store).map_err(|e| LearnError::File {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    if !applied.errors.is_empty() || !applied.missing.is_empty() {
+        return Err(LearnError::File {
+            path,
+            message: format!(
+                "weights do not fit {:?}: missing {:?}, errors {:?}",
+                config.architecture, applied.missing, applied.errors
+            ),
+        });
+    }
+    Ok(model)
+}
+
+/// A loaded model ready to drive.
+#[derive(Debug)]
+pub struct Policy {
+    model: Model,
+    config: ModelConfig,
+    stats: Stats,
+    device: Device,
+    input: Vec<f32>,
+}
+
+impl Clone for Policy {
+    fn clone(&self) -> Self {
+        Self {
+            model: self.model.clone(),
+            config: self.config.clone(),
+            stats: self.stats.clone(),
+            device: self.device.clone(),
+            input: self.input.clone(),
+        }
+    }
+}
+
+impl Policy {
+    /// Loads a model directory onto the CPU (`flex`) device.
+    ///
+    /// # Errors
+    /// Missing or malformed `model.json`, `stats.json` or weights, named.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let config: ModelConfig = crate::io::read_json(&dir.join(MODEL_FILE))?;
+        let stats: Stats = crate::io::read_json(&dir.join(STATS_FILE))?;
+        if stats.num_beams != config.num_beams {
+            return Err(LearnError::File {
+                path: dir.join(STATS_FILE),
+                message: format!(
+                    "num_beams {} differs from model.json's {}",
+                    stats.num_beams, config.num_beams
+                ),
+            });
+        }
+        let device = Device::flex();
+        let model = load_weights(&config, dir, &device)?;
+        Ok(Self::new(model, config, stats, device))
+    }
+
+    /// Wraps an in-memory model.
+    pub fn new(model: Model, config: ModelConfig, stats: Stats, device: Device) -> Self {
+        Self {
+            model: model.valid(),
+            input: Vec::with_capacity(config.num_beams),
+            config,
+            stats,
+            device,
+        }
+    }
+
+    /// The model configuration.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The normalisation statistics.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Steering (rad) and speed (m/s) for each of `scans` (`[n, num_beams]` ranges in m, row-major).
+    ///
+    /// # Panics
+    /// If `scans.len()` is not a multiple of `num_beams`.
+    pub fn act_batch(&mut self, scans: &[f32]) -> Vec<(f32, f32)> {
+        let beams = self.config.num_beams;
+        assert_eq!(scans.len() % beams, 0, "scans must be [n, {beams}]");
+        let n = scans.len() / beams;
+        self.input.clear();
+        self.input.extend_from_slice(scans);
+        self.stats.normalize_scan(&mut self.input);
+        let x = Tensor::<3>::from_data(
+            TensorData::new(self.input.clone(), [n, 1, beams]),
+            &self.device,
+        );
+        let out = self.model.forward(x).into_data();
+        let values = out.as_slice::<f32>().expect("f32 outputs");
+        values
+            .chunks_exact(self.config.outputs)
+            .map(|o| self.stats.denormalize(o))
+            .collect()
+    }
+
+    /// Steering (rad) and speed (m/s) for one scan (`[num_beams]` ranges in m).
+    pub fn act(&mut self, scan: &[f32]) -> (f32, f32) {
+        self.act_batch(scan)[0]
+    }
+}

@@ -1,0 +1,340 @@
+//! Behavioral cloning: a manual Burn training loop with AdamW, mini-batches and validation.
+
+use std::time::Instant;
+
+use burn::nn::loss::{HuberLossConfig, MseLoss, Reduction};
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::{Dataset, LABELS, Split, Stats};
+use crate::error::{LearnError, Result};
+use crate::model::{Model, ModelConfig};
+
+/// Regression loss.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum LossKind {
+    /// Mean squared error.
+    Mse,
+    /// Huber loss with this threshold (the paper's choice).
+    Huber(f32),
+}
+
+/// Learning-rate schedule over the epochs.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Schedule {
+    /// `lr` throughout.
+    Constant,
+    /// Cosine annealing per batch from `lr` down to this minimum.
+    Cosine(f64),
+}
+
+/// Training configuration (`configs/training.ron`). Defaults follow the pipeline we replace:
+/// AdamW, lr 3e-4, batch 64 (PyTorch's AdamW defaults for betas, ε 1e-8 and weight decay 1e-2).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Passes over the training split.
+    pub epochs: usize,
+    /// Samples per mini-batch.
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// AdamW decoupled weight decay.
+    pub weight_decay: f32,
+    /// AdamW ε.
+    pub epsilon: f32,
+    /// AdamW β1, β2.
+    pub betas: [f32; 2],
+    /// Loss.
+    pub loss: LossKind,
+    /// Learning-rate schedule.
+    pub schedule: Schedule,
+    /// Seed of weight initialisation and shuffling.
+    pub seed: u64,
+    /// Stop after this many epochs without a better validation loss (0 = never).
+    pub early_stopping_patience: usize,
+    /// Augmentation: Gaussian noise added to training ranges, m (0 = none).
+    pub scan_noise_std: f32,
+}
+
+impl TrainConfig {
+    /// Checks value ranges.
+    ///
+    /// # Errors
+    /// [`LearnError::Config`] naming the field.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &str, message: String| {
+            Err(LearnError::Config {
+                field: format!("training.{field}"),
+                message,
+            })
+        };
+        if self.epochs == 0 {
+            return bad("epochs", "must be ≥ 1".into());
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", "must be ≥ 1".into());
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return bad("lr", format!("must be > 0, found {}", self.lr));
+        }
+        if !(self.scan_noise_std >= 0.0) {
+            return bad(
+                "scan_noise_std",
+                format!("must be ≥ 0 m, found {}", self.scan_noise_std),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Measurements of one epoch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches.
+    pub train_loss: f64,
+    /// Validation loss (mean over samples).
+    pub val_loss: f64,
+    /// Learning rate at the epoch's end.
+    pub lr: f64,
+    /// Wall time of the epoch (training and validation), s.
+    pub seconds: f64,
+    /// Training samples per second.
+    pub samples_per_s: f64,
+}
+
+/// Training progress, for progress bars and trackers.
+#[derive(Clone, Debug)]
+pub enum Progress {
+    /// A batch finished.
+    Batch {
+        /// 1-based epoch.
+        epoch: usize,
+        /// Batches done in this epoch.
+        batch: usize,
+        /// Batches per epoch.
+        batches: usize,
+        /// This batch's loss.
+        loss: f64,
+    },
+    /// An epoch finished.
+    Epoch(EpochMetrics),
+}
+
+/// A trained model and its history.
+pub struct Trained {
+    /// The best model by validation loss (validation mode, no autodiff).
+    pub model: Model,
+    /// Per-epoch metrics.
+    pub metrics: Vec<EpochMetrics>,
+    /// Epoch of the best validation loss (1-based).
+    pub best_epoch: usize,
+}
+
+/// Normalised inputs `[n, num_beams]` and targets `[n, outputs]` of a split.
+pub fn prepare(split: &Split, stats: &Stats, outputs: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut x = split.scans.clone();
+    stats.normalize_scan(&mut x);
+    let y = split
+        .labels
+        .chunks_exact(LABELS)
+        .flat_map(|l| stats.normalize_label(l[0], l[1]).into_iter().take(outputs))
+        .collect();
+    (x, y)
+}
+
+fn batch(
+    x: &[f32],
+    y: &[f32],
+    idx: &[usize],
+    beams: usize,
+    outputs: usize,
+    device: &Device,
+) -> (Tensor<3>, Tensor<2>) {
+    let mut xb = Vec::with_capacity(idx.len() * beams);
+    let mut yb = Vec::with_capacity(idx.len() * outputs);
+    for &i in idx {
+        xb.extend_from_slice(&x[i * beams..(i + 1) * beams]);
+        yb.extend_from_slice(&y[i * outputs..(i + 1) * outputs]);
+    }
+    (
+        Tensor::from_data(TensorData::new(xb, [idx.len(), 1, beams]), device),
+        Tensor::from_data(TensorData::new(yb, [idx.len(), outputs]), device),
+    )
+}
+
+fn loss_fn(kind: LossKind, pred: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
+    match kind {
+        LossKind::Mse => MseLoss::new().forward(pred, target, Reduction::Mean),
+        LossKind::Huber(delta) => {
+            HuberLossConfig::new(delta)
+                .init()
+                .forward(pred, target, Reduction::Mean)
+        }
+    }
+}
+
+/// Mean loss of `model` over normalised `x`, `y`, in batches of 1024.
+pub fn evaluate_loss(
+    model: &Model,
+    x: &[f32],
+    y: &[f32],
+    beams: usize,
+    outputs: usize,
+    kind: LossKind,
+    device: &Device,
+) -> f64 {
+    let n = x.len() / beams;
+    if n == 0 {
+        return f64::NAN;
+    }
+    let mut total = 0.0;
+    let all: Vec<usize> = (0..n).collect();
+    for idx in all.chunks(1024) {
+        let (xb, yb) = batch(x, y, idx, beams, outputs, device);
+        total +=
+            loss_fn(kind, model.forward(xb), yb).into_scalar::<f32>() as f64 * idx.len() as f64;
+    }
+    total / n as f64
+}
+
+/// Trains `model_cfg` on `ds` with `cfg` on `device` (plain; autodiff is added here). Calls
+/// `progress` after every batch and epoch; stops early when `stop()` turns true (after the
+/// current batch, keeping the best model so far).
+///
+/// # Errors
+/// Invalid settings, an empty training split, or a scan length that differs from the model's.
+pub fn train(
+    ds: &Dataset,
+    model_cfg: &ModelConfig,
+    cfg: &TrainConfig,
+    device: &Device,
+    progress: &mut dyn FnMut(Progress),
+    stop: &dyn Fn() -> bool,
+) -> Result<Trained> {
+    cfg.validate()?;
+    let (beams, outputs) = (model_cfg.num_beams, model_cfg.outputs);
+    if ds.stats.num_beams != beams {
+        return Err(LearnError::Config {
+            field: "model.num_beams".into(),
+            message: format!(
+                "{beams}, but the dataset's scans have {} beams",
+                ds.stats.num_beams
+            ),
+        });
+    }
+    let (mut xt, yt) = prepare(&ds.train, &ds.stats, outputs);
+    let (xv, yv) = prepare(&ds.val, &ds.stats, outputs);
+    let n = xt.len() / beams;
+    if n == 0 {
+        return Err(LearnError::Config {
+            field: "dataset".into(),
+            message: "the training split is empty".into(),
+        });
+    }
+    let clean = (cfg.scan_noise_std > 0.0).then(|| xt.clone());
+    let ad = device.clone().autodiff();
+    ad.seed(cfg.seed);
+    let mut model = model_cfg.init(&ad);
+    let mut optim = AdamWConfig::new()
+        .with_weight_decay(cfg.weight_decay)
+        .with_epsilon(cfg.epsilon)
+        .with_beta_1(cfg.betas[0])
+        .with_beta_2(cfg.betas[1])
+        .init();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed);
+    let batches = n.div_ceil(cfg.batch_size);
+    let total_batches = (batches * cfg.epochs) as f64;
+    let mut order: Vec<usize> = (0..n).collect();
+    let (mut metrics, mut best): (Vec<EpochMetrics>, Option<(f64, usize, Model)>) =
+        (Vec::new(), None);
+    let mut lr = cfg.lr;
+    'epochs: for epoch in 1..=cfg.epochs {
+        let t0 = Instant::now();
+        order.shuffle(&mut rng);
+        if let Some(clean) = &clean {
+            let noise = rand_distr_normal(
+                &mut rng,
+                cfg.scan_noise_std / ds.stats.scan_std,
+                clean.len(),
+            );
+            for ((x, c), z) in xt.iter_mut().zip(clean).zip(noise) {
+                *x = c + z;
+            }
+        }
+        let mut sum = 0.0;
+        for (b, idx) in order.chunks(cfg.batch_size).enumerate() {
+            if stop() {
+                break 'epochs;
+            }
+            let done = ((epoch - 1) * batches + b) as f64;
+            lr = match cfg.schedule {
+                Schedule::Constant => cfg.lr,
+                Schedule::Cosine(min) => {
+                    min + 0.5
+                        * (cfg.lr - min)
+                        * (1.0 + (std::f64::consts::PI * done / total_batches).cos())
+                }
+            };
+            let (xb, yb) = batch(&xt, &yt, idx, beams, outputs, &ad);
+            let loss = loss_fn(cfg.loss, model.forward(xb), yb);
+            let value = loss.clone().into_scalar::<f32>() as f64;
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(lr, model, grads);
+            sum += value;
+            progress(Progress::Batch {
+                epoch,
+                batch: b + 1,
+                batches,
+                loss: value,
+            });
+        }
+        let train_secs = t0.elapsed().as_secs_f64();
+        let valid = model.valid();
+        let val_loss = evaluate_loss(&valid, &xv, &yv, beams, outputs, cfg.loss, device);
+        let m = EpochMetrics {
+            epoch,
+            train_loss: sum / batches as f64,
+            val_loss,
+            lr,
+            seconds: t0.elapsed().as_secs_f64(),
+            samples_per_s: n as f64 / train_secs,
+        };
+        progress(Progress::Epoch(m.clone()));
+        metrics.push(m);
+        let score = if val_loss.is_nan() {
+            metrics.last().unwrap().train_loss
+        } else {
+            val_loss
+        };
+        if best.as_ref().is_none_or(|(b, _, _)| score < *b) {
+            best = Some((score, epoch, valid));
+        } else if cfg.early_stopping_patience > 0
+            && best
+                .as_ref()
+                .is_some_and(|(_, e, _)| epoch - e >= cfg.early_stopping_patience)
+        {
+            break;
+        }
+    }
+    let (_, best_epoch, model) = best.unwrap_or_else(|| (f64::NAN, 0, model.valid()));
+    Ok(Trained {
+        model,
+        metrics,
+        best_epoch,
+    })
+}
+
+/// `count` Gaussian deviates with standard deviation `std`.
+fn rand_distr_normal(rng: &mut Xoshiro256PlusPlus, std: f32, count: usize) -> Vec<f32> {
+    use rand::Rng;
+    let normal = rand_distr::Normal::new(0.0f32, std).expect("std ≥ 0");
+    (0..count).map(|_| rng.sample(normal)).collect()
+}

@@ -1,0 +1,224 @@
+//! The simulation as Bevy ECS data and systems: a thin adapter over `raceloop-sim`.
+//!
+//! One [`RaceTrack`] resource; a car entity with [`Car`], [`Body`] (vehicle state), [`Lidar`]
+//! (configuration and noise), [`Scan`] (latest ranges), [`Driver`], [`Command`] and [`Episode`].
+//! Systems run in `FixedUpdate`, chained: input → step → sense → judge → record
+//! ([`SimSystems`]). The headless runner and the window use the same plugin.
+
+use std::sync::Arc;
+
+use bevy::prelude::*;
+use raceloop_sim::{
+    Action, EpisodeTracker, LidarSensor, Outcome, PurePursuit, SimConfig, StartPose, Track,
+    Vehicle, car_half, start_state,
+};
+
+/// The track being driven.
+#[derive(Resource, Clone)]
+pub struct RaceTrack(pub Arc<Track>);
+
+/// The resolved simulation configuration.
+#[derive(Resource, Clone)]
+pub struct SimSettings(pub SimConfig);
+
+/// Marks the ego car.
+#[derive(Component, Debug, Default)]
+pub struct Car;
+
+/// Vehicle parameters and state (single-track model, f1tenth_gym parameters).
+#[derive(Component, Debug, Clone)]
+pub struct Body(pub Vehicle);
+
+/// The mounted LiDAR: its configuration and its seeded noise generator.
+#[derive(Component, Debug, Clone)]
+pub struct Lidar(pub LidarSensor);
+
+/// The latest scan: ranges in m, `[num_beams]`, and whether it was taken this step.
+#[derive(Component, Debug, Clone, Default)]
+pub struct Scan {
+    /// Ranges, m.
+    pub ranges: Vec<f32>,
+    /// Taken at the last step (scans come every `lidar.period_steps`).
+    pub fresh: bool,
+}
+
+/// A learned driving policy: maps a scan (m, `[num_beams]`) to an action.
+pub trait ScanPolicy: Send + Sync {
+    /// The action for this scan and the current vehicle speed (m/s).
+    fn act(&mut self, ranges: &[f32]) -> Action;
+}
+
+/// Who drives the car.
+#[derive(Component)]
+pub enum Driver {
+    /// The Pure Pursuit expert.
+    PurePursuit(PurePursuit),
+    /// A learned policy, queried at every fresh scan; its last action is held in between.
+    Model(Box<dyn ScanPolicy>),
+    /// A person (the window sets [`Command`]) or an outside program.
+    Manual,
+}
+
+/// The command applied at the next step.
+#[derive(Component, Debug, Clone, Copy, Default)]
+pub struct Command(pub Action);
+
+/// Episode bookkeeping: seed, start, progress, laps and outcome.
+#[derive(Component, Debug, Clone)]
+pub struct Episode {
+    /// Episode seed.
+    pub seed: u64,
+    /// Where it started.
+    pub start: StartPose,
+    /// Progress, laps, outcome.
+    pub tracker: EpisodeTracker,
+}
+
+impl Episode {
+    /// Whether the episode has ended.
+    pub fn done(&self) -> bool {
+        self.tracker.outcome().is_some()
+    }
+}
+
+/// The chained stages of one physics step, in `FixedUpdate`.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SimSystems {
+    /// Drivers choose a [`Command`].
+    Input,
+    /// The vehicle model advances by `dt`.
+    Step,
+    /// The LiDAR scans.
+    Sense,
+    /// Progress, laps and the outcome are updated.
+    Judge,
+    /// Loggers record the step.
+    Record,
+}
+
+/// Registers the simulation systems. Needs the [`RaceTrack`] and [`SimSettings`] resources.
+pub struct SimPlugin;
+
+impl Plugin for SimPlugin {
+    fn build(&self, app: &mut App) {
+        app.configure_sets(
+            FixedUpdate,
+            (
+                SimSystems::Input,
+                SimSystems::Step,
+                SimSystems::Sense,
+                SimSystems::Judge,
+                SimSystems::Record,
+            )
+                .chain(),
+        )
+        .add_systems(
+            FixedUpdate,
+            (
+                drive.in_set(SimSystems::Input),
+                step.in_set(SimSystems::Step),
+                sense.in_set(SimSystems::Sense),
+                judge.in_set(SimSystems::Judge),
+            ),
+        );
+    }
+}
+
+/// The components of a car at `start` for episode `seed`, with its first scan taken and judged,
+/// as `raceloop_sim::Sim::reset_to` does. Spawn it with `Commands::spawn` or `World::spawn`.
+pub fn car_bundle(
+    track: &Track,
+    config: &SimConfig,
+    seed: u64,
+    start: StartPose,
+    driver: Driver,
+) -> impl Bundle {
+    let vehicle = Vehicle::new(config.vehicle.clone(), start_state(&start));
+    let mut sensor = LidarSensor::new(raceloop_sim::Lidar::new(config.lidar.clone()), seed);
+    sensor.sense(track, vehicle.state(), 0);
+    let mut tracker = EpisodeTracker::new(track, &config.episode, vehicle.state().position());
+    tracker.judge(track, vehicle.state(), car_half(&config.vehicle));
+    let scan = Scan {
+        ranges: sensor.ranges().to_vec(),
+        fresh: true,
+    };
+    (
+        Car,
+        Body(vehicle),
+        Lidar(sensor),
+        scan,
+        driver,
+        Command::default(),
+        Episode {
+            seed,
+            start,
+            tracker,
+        },
+    )
+}
+
+fn drive(mut cars: Query<(&mut Driver, &Body, &Scan, &mut Command, &Episode)>) {
+    for (mut driver, body, scan, mut command, episode) in &mut cars {
+        if episode.done() {
+            continue;
+        }
+        match &mut *driver {
+            Driver::PurePursuit(pp) => command.0 = pp.act(body.0.params(), body.0.state()),
+            Driver::Model(policy) if scan.fresh => command.0 = policy.act(&scan.ranges),
+            Driver::Model(_) | Driver::Manual => {}
+        }
+    }
+}
+
+fn step(
+    track: Res<RaceTrack>,
+    settings: Res<SimSettings>,
+    mut cars: Query<(&mut Body, &Command, &mut Episode)>,
+) {
+    let dt = settings.0.sim.dt;
+    for (mut body, command, mut episode) in &mut cars {
+        if episode.done() {
+            continue;
+        }
+        let before = body.0.state().position();
+        body.0.step(command.0, dt);
+        let after = body.0.state().position();
+        episode.tracker.advance(&track.0, before, after, dt);
+    }
+}
+
+fn sense(track: Res<RaceTrack>, mut cars: Query<(&Body, &mut Lidar, &mut Scan, &Episode)>) {
+    for (body, mut lidar, mut scan, episode) in &mut cars {
+        if episode.done() {
+            continue;
+        }
+        lidar
+            .0
+            .sense(&track.0, body.0.state(), episode.tracker.stats().steps);
+        scan.fresh = lidar.0.fresh();
+        if scan.fresh {
+            scan.ranges.copy_from_slice(lidar.0.ranges());
+        }
+    }
+}
+
+fn judge(
+    track: Res<RaceTrack>,
+    settings: Res<SimSettings>,
+    mut cars: Query<(&Body, &mut Episode)>,
+) {
+    let half = car_half(&settings.0.vehicle);
+    for (body, mut episode) in &mut cars {
+        if episode.done() {
+            continue;
+        }
+        episode.tracker.judge(&track.0, body.0.state(), half);
+    }
+}
+
+/// The outcome of the episode of `entity`, if it has ended.
+pub fn outcome_of(world: &World, entity: Entity) -> Option<Outcome> {
+    world
+        .get::<Episode>(entity)
+        .and_then(|e| e.tracker.outcome())
+}
