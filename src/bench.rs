@@ -9,7 +9,7 @@ use raceloop_sim::{PurePursuit, Sim, SimConfig, StartMode, Track};
 use rand::SeedableRng;
 use serde::Serialize;
 
-use crate::cli::{BenchCollectArgs, BenchSimArgs, CollectArgs};
+use crate::cli::{BenchCollectArgs, BenchLidarArgs, BenchSimArgs, CollectArgs};
 
 /// Reference: f1tenth_gym on this machine kind, one car, 1080-beam scan every step.
 const GYM_STEPS_PER_S: f64 = 6950.0;
@@ -227,4 +227,182 @@ pub fn collect(args: &BenchCollectArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Sensor poses `(position, yaw)` along the expert's drive on `track`, every 97th step.
+fn expert_poses(track: &Arc<Track>, count: usize) -> Result<Vec<(DVec2, f64)>> {
+    let mut config = SimConfig::default();
+    config.episode.start.mode = StartMode::Grid;
+    config.episode.laps = 1000.0;
+    config.lidar.period_steps = 1000;
+    let mut expert = PurePursuit::new(config.expert.clone(), track);
+    let mut sim = Sim::new(track.clone(), config.clone())?;
+    sim.reset(0);
+    let mut poses = Vec::with_capacity(count);
+    while poses.len() < count {
+        for _ in 0..97 {
+            let action = expert.act(&config.vehicle, &sim.observation().state);
+            sim.step(action);
+        }
+        let s = sim.observation().state;
+        poses.push((
+            sim.lidar().sensor_position(DVec2::new(s.x, s.y), s.yaw),
+            s.yaw,
+        ));
+    }
+    Ok(poses)
+}
+
+#[derive(Debug, Serialize)]
+struct LidarBench {
+    track: String,
+    scans: usize,
+    core_us_per_scan: f64,
+    rapier_us_per_scan: f64,
+    rapier_over_core: f64,
+    core_beams_off_by_over_1mm: usize,
+    rapier_beams_off_by_over_1mm: usize,
+}
+
+pub fn lidar(args: &BenchLidarArgs) -> Result<()> {
+    use bevy_rapier2d::rapier::prelude::*;
+    let track = Arc::new(Track::load(&args.track)?);
+    let poses = expert_poses(&track, args.poses)?;
+    let config = SimConfig::default();
+    let lidar = raceloop_sim::Lidar::new(config.lidar.clone());
+    let beams = config.lidar.num_beams;
+
+    // The walls as one fixed body with a polyline collider per ring.
+    let (mut bodies, mut colliders) = (RigidBodySet::new(), ColliderSet::new());
+    let ground = bodies.insert(RigidBodyBuilder::fixed());
+    for ring in &track.walls {
+        let vertices: Vec<Vector> = ring
+            .iter()
+            .map(|p| Vector::new(p.x as f32, p.y as f32))
+            .collect();
+        let n = vertices.len() as u32;
+        let indices = (0..n).map(|i| [i, (i + 1) % n]).collect();
+        colliders.insert_with_parent(
+            ColliderBuilder::polyline(vertices, Some(indices)),
+            ground,
+            &mut bodies,
+        );
+    }
+    let (mut islands, mut broad, mut narrow) = (
+        IslandManager::new(),
+        BroadPhaseBvh::new(),
+        NarrowPhase::new(),
+    );
+    let (mut joints, mut multibody, mut ccd) = (
+        ImpulseJointSet::new(),
+        MultibodyJointSet::new(),
+        CCDSolver::new(),
+    );
+    PhysicsPipeline::new().step(
+        Vector::ZERO,
+        &IntegrationParameters::default(),
+        &mut islands,
+        &mut broad,
+        &mut narrow,
+        &mut bodies,
+        &mut colliders,
+        &mut joints,
+        &mut multibody,
+        &mut ccd,
+        &(),
+        &(),
+    );
+    let query = broad.as_query_pipeline(
+        narrow.query_dispatcher(),
+        &bodies,
+        &colliders,
+        QueryFilter::default(),
+    );
+
+    let mut core = vec![0.0f32; beams];
+    let mut rapier = vec![0.0f32; beams];
+    let (mut core_wrong, mut rapier_wrong) = (0usize, 0usize);
+    let max_range = config.lidar.max_range;
+    for &(p, yaw) in &poses {
+        lidar.scan_exact(&track.grid, p, yaw, &mut core);
+        for (i, r) in rapier.iter_mut().enumerate() {
+            let dir = DVec2::from_angle(yaw + config.lidar.beam_angle(i));
+            let ray = Ray::new(
+                Vector::new(p.x as f32, p.y as f32),
+                Vector::new(dir.x as f32, dir.y as f32),
+            );
+            *r = query
+                .cast_ray(&ray, max_range as f32, false)
+                .map_or(max_range as f32, |(_, t)| t);
+            let truth = brute_force_range(track.grid.segments(), p, dir).min(max_range);
+            core_wrong += ((core[i] as f64 - truth).abs() > 1e-3) as usize;
+            rapier_wrong += ((*r as f64 - truth).abs() > 1e-3) as usize;
+        }
+    }
+    let time = |f: &mut dyn FnMut(DVec2, f64)| {
+        let t = Instant::now();
+        for &(p, yaw) in &poses {
+            f(p, yaw);
+        }
+        t.elapsed().as_secs_f64() * 1e6 / poses.len() as f64
+    };
+    let core_us = time(&mut |p, yaw| lidar.scan_exact(&track.grid, p, yaw, &mut core));
+    let rapier_us = time(&mut |p, yaw| {
+        let origin = Vector::new(p.x as f32, p.y as f32);
+        for (i, r) in rapier.iter_mut().enumerate() {
+            let dir = DVec2::from_angle(yaw + config.lidar.beam_angle(i));
+            let ray = Ray::new(origin, Vector::new(dir.x as f32, dir.y as f32));
+            *r = query
+                .cast_ray(&ray, config.lidar.max_range as f32, false)
+                .map_or(config.lidar.max_range as f32, |(_, t)| t);
+        }
+    });
+    let r = LidarBench {
+        track: track.name.clone(),
+        scans: poses.len(),
+        core_us_per_scan: core_us,
+        rapier_us_per_scan: rapier_us,
+        rapier_over_core: rapier_us / core_us,
+        core_beams_off_by_over_1mm: core_wrong,
+        rapier_beams_off_by_over_1mm: rapier_wrong,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!(
+            "bench lidar on {} ({} scans of {beams} beams, noise-free)",
+            r.track, r.scans
+        );
+        println!("  core caster   {:>9.2} µs/scan", r.core_us_per_scan);
+        println!(
+            "  rapier rays   {:>9.2} µs/scan  ({:.1}x slower)",
+            r.rapier_us_per_scan, r.rapier_over_core
+        );
+        println!(
+            "  beams more than 1 mm from an f64 brute force over all {} wall segments: core {}, rapier {} (of {})",
+            track.grid.segments().len(),
+            r.core_beams_off_by_over_1mm,
+            r.rapier_beams_off_by_over_1mm,
+            r.scans * beams
+        );
+    }
+    Ok(())
+}
+
+/// Nearest intersection of the ray `p + t·dir` with any wall segment (either side), in f64, m.
+fn brute_force_range(segments: &[raceloop_sim::track::Segment], p: DVec2, dir: DVec2) -> f64 {
+    let mut best = f64::INFINITY;
+    for seg in segments {
+        let e = seg.b - seg.a;
+        let den = dir.perp_dot(e);
+        if den.abs() < 1e-15 {
+            continue;
+        }
+        let ao = seg.a - p;
+        let (t, u) = (ao.perp_dot(e) / den, ao.perp_dot(dir) / den);
+        if t >= 0.0 && (0.0..=1.0).contains(&u) {
+            best = best.min(t);
+        }
+    }
+    best
 }

@@ -119,6 +119,23 @@ pub enum BenchCommand {
     /// Collection speed: the default collection with 1 and with 2 workers (wall time,
     /// episodes/s, steps/s, MB written, speed-up). Targets: 200 episodes ≤ 20 s, ≥ 1.85× on 2 cores.
     Collect(BenchCollectArgs),
+    /// LiDAR casters compared: rapier's query pipeline (bevy_rapier2d 0.36 / rapier 0.35) versus
+    /// the simulation core's caster, on the same poses of an expert lap; time per scan and the
+    /// largest range difference.
+    Lidar(BenchLidarArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchLidarArgs {
+    /// Track.
+    #[arg(long, default_value = "Austin")]
+    pub track: String,
+    /// Poses (scans) to time.
+    #[arg(long, default_value_t = 500)]
+    pub poses: usize,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -166,6 +183,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Drive(args) => crate::drive::run(&args),
         Command::Bench(BenchCommand::Sim(args)) => crate::bench::sim(&args),
         Command::Bench(BenchCommand::Collect(args)) => crate::bench::collect(&args),
+        Command::Bench(BenchCommand::Lidar(args)) => crate::bench::lidar(&args),
         Command::Tracks => {
             for name in raceloop_sim::track::shipped_names() {
                 let t = raceloop_sim::Track::load(name)?;

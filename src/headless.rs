@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use bevy::ecs::schedule::SingleThreadedExecutor;
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
@@ -173,10 +173,46 @@ pub fn finished_result(dir: &Path) -> Option<EpisodeResult> {
         .then_some(result)
 }
 
-/// Fails unless `dir` is empty of finished episode files (used before overwriting).
-pub fn ensure_fresh(dir: &Path) -> Result<()> {
-    if dir.join(RESULT_FILE).exists() {
-        bail!("{} already holds a finished episode", dir.display());
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raceloop_sim::{PurePursuit, Sim, StartMode};
+
+    /// The ECS systems and the plain `Sim` API run the same core code in the same order: the
+    /// same episode gives bit-identical results.
+    #[test]
+    fn ecs_episode_equals_core_sim_bit_for_bit() {
+        let track = Arc::new(Track::load("Montreal").unwrap());
+        let mut config = SimConfig::default();
+        config.episode.laps = 0.1;
+        config.episode.start.mode = StartMode::Random;
+        config.lidar.period_steps = 3;
+        let job = EpisodeJob {
+            track: track.clone(),
+            config: config.clone(),
+            seed: 11,
+            dir: None,
+        };
+        let stop = AtomicBool::new(false);
+        let ecs = run_episode(
+            &job,
+            Driver::PurePursuit(PurePursuit::new(config.expert.clone(), &track)),
+            "expert",
+            &stop,
+        )
+        .unwrap();
+
+        let mut expert = PurePursuit::new(config.expert.clone(), &track);
+        let mut sim = Sim::new(track.clone(), config.clone()).unwrap();
+        sim.reset(11);
+        let outcome = loop {
+            let action = expert.act(&config.vehicle, &sim.observation().state);
+            if let Some(o) = sim.step(action) {
+                break o;
+            }
+        };
+        let core = EpisodeResult::from_tracker(sim.tracker(), outcome, 11, &track.name);
+        assert_eq!(ecs, core);
+        assert!(ecs.steps > 100);
     }
-    Ok(())
 }
