@@ -32,6 +32,14 @@ pub struct Cli {
 pub enum Command {
     /// Collects expert episodes headless on all cores: MCAP logs, config and result per episode.
     Collect(CollectArgs),
+    /// Builds a behavioral-cloning dataset from collection runs (successful episodes only).
+    Extract(ExtractArgs),
+    /// Trains Tiny Lidar Net (or the MLP baseline) on a dataset version.
+    Train(TrainArgs),
+    /// Evaluates a trained model closed loop on the shipped tracks, with the expert as reference.
+    Evaluate(EvaluateArgs),
+    /// Collect → extract → train → evaluate in one directory, every stage cached.
+    Pipeline(PipelineArgs),
     /// Recomputes a collection run's summary (the latest run under runs/ by default).
     Summarize {
         /// Run directory.
@@ -54,6 +62,144 @@ pub struct SimArgs {
     pub track: String,
     /// Directory of RON config files (sim.ron, vehicle.ron, lidar.ron, expert.ron, episode.ron);
     /// a missing file takes the shipped default.
+    #[arg(long, default_value = "configs")]
+    pub configs: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ExtractArgs {
+    /// Collection run directories for training (and validation, without --val).
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    /// Collection runs for validation.
+    #[arg(long = "val")]
+    pub val: Vec<PathBuf>,
+    /// Successful random-start episodes for training [default: all, or 80 % without --val].
+    #[arg(long)]
+    pub rs_train: Option<usize>,
+    /// Successful random-start episodes for validation [default: all, or the rest].
+    #[arg(long)]
+    pub rs_val: Option<usize>,
+    /// Where dataset versions live.
+    #[arg(long, default_value = "datasets")]
+    pub datasets: PathBuf,
+    /// Directory of RON config files (dataset.ron).
+    #[arg(long, default_value = "configs")]
+    pub configs: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ArchArg {
+    /// Tiny Lidar Net (1D CNN).
+    TinyLidarNet,
+    /// The MLP baseline.
+    Mlp,
+}
+
+impl From<ArchArg> for raceloop_learn::Architecture {
+    fn from(a: ArchArg) -> Self {
+        match a {
+            ArchArg::TinyLidarNet => Self::TinyLidarNet,
+            ArchArg::Mlp => Self::Mlp,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Dataset version directory (from `raceloop extract`).
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// Epochs [default: configs/training.ron, 5].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Model name: writes models/NAME [default: ARCH-DATASET_VERSION].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Network [default: configs/model.ron, tiny-lidar-net].
+    #[arg(long, value_enum)]
+    pub arch: Option<ArchArg>,
+    /// Outputs: 1 = steering (fixed speed), 2 = steering and speed [default: configs/model.ron, 1].
+    #[arg(long)]
+    pub outputs: Option<usize>,
+    /// Compute device: cpu (Burn flex) or wgpu (needs the `wgpu` feature).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Where model directories live.
+    #[arg(long, default_value = "models")]
+    pub models: PathBuf,
+    /// Directory of RON config files (model.ron, training.ron).
+    #[arg(long, default_value = "configs")]
+    pub configs: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// Model directory.
+    #[arg(long, default_value = "models/default")]
+    pub model: PathBuf,
+    /// Tracks: all, a name, a CSV path, or several separated by commas [default: all].
+    #[arg(long)]
+    pub track: Option<String>,
+    /// Episodes per track [default: 10].
+    #[arg(long)]
+    pub episodes: Option<usize>,
+    /// Seed of the first evaluation episode [default: 1000000, disjoint from collection seeds].
+    #[arg(long, value_name = "BASE")]
+    pub seed: Option<u64>,
+    /// Laps per episode [default: 2].
+    #[arg(long)]
+    pub laps: Option<f64>,
+    /// Parallel episodes [default: all cores].
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Output directory [default: runs/eval-<model name>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Skip the expert reference row.
+    #[arg(long)]
+    pub no_expert: bool,
+    /// Directory of RON config files.
+    #[arg(long, default_value = "configs")]
+    pub configs: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PipelineArgs {
+    /// Name of this pipeline version: runs/pipeline/NAME and models/NAME.
+    #[arg(long, default_value = "default")]
+    pub version: String,
+    /// Random-start training episodes to collect.
+    #[arg(long, default_value_t = 200)]
+    pub rs_train: usize,
+    /// Random-start validation episodes to collect (seeds after the training ones).
+    #[arg(long, default_value_t = 50)]
+    pub rs_val: usize,
+    /// Training epochs [default: configs/training.ron, 5].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Network [default: configs/model.ron].
+    #[arg(long, value_enum)]
+    pub arch: Option<ArchArg>,
+    /// Tracks for collection and evaluation [default: all shipped tracks].
+    #[arg(long)]
+    pub track: Option<String>,
+    /// Evaluation episodes per track [default: 10].
+    #[arg(long)]
+    pub eval_episodes: Option<usize>,
+    /// Compute device for training: cpu or wgpu.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Where pipeline directories live.
+    #[arg(long, default_value = "runs/pipeline")]
+    pub out: PathBuf,
+    /// Where dataset versions live.
+    #[arg(long, default_value = "datasets")]
+    pub datasets: PathBuf,
+    /// Where model directories live.
+    #[arg(long, default_value = "models")]
+    pub models: PathBuf,
+    /// Directory of RON config files.
     #[arg(long, default_value = "configs")]
     pub configs: PathBuf,
 }
@@ -180,6 +326,82 @@ pub fn run(cli: Cli) -> Result<()> {
     match command {
         Command::Collect(args) => crate::collect::run(&args).map(|_| ()),
         Command::Summarize { run } => crate::collect::summarize(run.as_deref()),
+        Command::Extract(a) => {
+            let settings = crate::extract::DatasetConfig::load(&a.configs)?;
+            let (dir, m) = crate::extract::extract(
+                &a.runs,
+                &a.val,
+                a.rs_train,
+                a.rs_val,
+                &settings,
+                &a.datasets,
+            )?;
+            crate::extract::report(&dir, &m);
+            Ok(())
+        }
+        Command::Train(a) => {
+            let (mut model, mut training) = crate::train_cmd::load_configs(&a.configs)?;
+            if let Some(e) = a.epochs {
+                training.epochs = e;
+            }
+            if let Some(arch) = a.arch {
+                model.architecture = arch.into();
+            }
+            if let Some(o) = a.outputs {
+                model.outputs = o;
+            }
+            let version = a
+                .dataset
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let name = a.name.clone().unwrap_or_else(|| {
+                format!(
+                    "{}-{version}",
+                    if model.architecture == raceloop_learn::Architecture::Mlp {
+                        "mlp"
+                    } else {
+                        "tln"
+                    }
+                )
+            });
+            crate::train_cmd::train(&a.dataset, &name, &model, &training, &a.device, &a.models)
+                .map(|_| ())
+        }
+        Command::Evaluate(a) => {
+            let mut e = crate::evaluate::EvaluationConfig::load(&a.configs)?;
+            if let Some(t) = &a.track {
+                e.tracks = t.clone();
+            }
+            if let Some(n) = a.episodes {
+                e.episodes_per_track = n;
+            }
+            if let Some(s) = a.seed {
+                e.seed = s;
+            }
+            if let Some(l) = a.laps {
+                e.laps = l;
+            }
+            if let Some(w) = a.workers {
+                e.workers = w;
+            }
+            e.expert_reference &= !a.no_expert;
+            let name = a
+                .model
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "model".into());
+            let out = a
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("runs").join(format!("eval-{name}")));
+            let sim = crate::drive::load_config(&a.configs)?;
+            let s = crate::evaluate::evaluate(&a.model, &e, &sim, &out)?;
+            print!("{}", crate::evaluate::table(&s));
+            println!("evaluation: {} ({:.1} s)", out.display(), s.wall_time_s);
+            Ok(())
+        }
+        Command::Pipeline(a) => crate::pipeline::run(&a).map(|_| ()),
         Command::Drive(args) => crate::drive::run(&args),
         Command::Bench(BenchCommand::Sim(args)) => crate::bench::sim(&args),
         Command::Bench(BenchCommand::Collect(args)) => crate::bench::collect(&args),

@@ -5,12 +5,17 @@ mod bench;
 mod cli;
 mod collect;
 mod drive;
+mod evaluate;
+mod extract;
 mod headless;
+mod model_driver;
+mod pipeline;
 mod provenance;
 mod record;
 mod result;
 mod sim_plugin;
 mod summary;
+mod train_cmd;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -1,0 +1,217 @@
+//! `raceloop train`: trains Tiny Lidar Net (or the MLP baseline) on a dataset version and writes
+//! `models/<name>/`: weights, `model.json`, `training.json`, `stats.json`, `metrics.csv` and
+//! `lineage.json`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use raceloop_learn::{Dataset, ModelConfig, Progress, TrainConfig, policy};
+use serde::{Deserialize, Serialize};
+
+use crate::extract::Manifest;
+use crate::provenance::Versions;
+use crate::{STOP, atomic_file};
+
+/// `lineage.json`: where a model came from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Lineage {
+    /// Model name.
+    pub model: String,
+    /// Dataset version id.
+    pub dataset_version: String,
+    /// Dataset directory.
+    pub dataset_dir: PathBuf,
+    /// Collection runs behind the dataset.
+    pub source_runs: Vec<PathBuf>,
+    /// Hash of `model.json` and `training.json`.
+    pub config_hash: String,
+    /// Build versions (git commit, ...).
+    pub versions: Versions,
+    /// Best epoch (1-based) and its validation loss.
+    pub best_epoch: usize,
+    /// Validation loss of the saved weights.
+    pub best_val_loss: f64,
+    /// Wall time of training, s.
+    pub train_seconds: f64,
+}
+
+fn load_ron<T: serde::de::DeserializeOwned>(dir: &Path, file: &str, shipped: &str) -> Result<T> {
+    let path = dir.join(file);
+    Ok(if path.is_file() {
+        raceloop_sim::config::parse_ron(&path, &std::fs::read_to_string(&path)?)?
+    } else {
+        raceloop_sim::config::parse_ron(&Path::new("configs").join(file), shipped)?
+    })
+}
+
+/// The model and training configs from `dir` (shipped defaults for missing files).
+///
+/// # Errors
+/// Parse errors naming file, line and field.
+pub fn load_configs(dir: &Path) -> Result<(ModelConfig, TrainConfig)> {
+    Ok((
+        load_ron(dir, "model.ron", include_str!("../configs/model.ron"))?,
+        load_ron(dir, "training.ron", include_str!("../configs/training.ron"))?,
+    ))
+}
+
+/// A short hash of the model and training configs.
+pub fn config_hash(model: &ModelConfig, training: &TrainConfig) -> String {
+    crate::collect::digest(&format!(
+        "{}|{}",
+        serde_json::to_string(model).unwrap_or_default(),
+        serde_json::to_string(training).unwrap_or_default()
+    ))
+}
+
+/// The compute device: `cpu` (Burn's flex backend) or `wgpu` (GPU, with the `wgpu` feature).
+///
+/// # Errors
+/// An unknown name, or `wgpu` in a build without it.
+pub fn device(name: &str) -> Result<burn::prelude::Device> {
+    match name {
+        "cpu" => Ok(burn::prelude::Device::flex()),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => Ok(burn::prelude::Device::wgpu(Default::default())),
+        other => anyhow::bail!(
+            "unknown device `{other}`: use `cpu`{}",
+            if cfg!(feature = "wgpu") {
+                " or `wgpu`"
+            } else {
+                " (this build has no `wgpu` feature)"
+            }
+        ),
+    }
+}
+
+/// Trains on `dataset_dir` into `models_root/<name>`; reuses an existing model trained from the
+/// same dataset version with the same configs. Returns the model directory.
+///
+/// # Errors
+/// Bad dataset or configs, I/O errors, or Ctrl-C before the first epoch ended.
+pub fn train(
+    dataset_dir: &Path,
+    name: &str,
+    model_cfg: &ModelConfig,
+    cfg: &TrainConfig,
+    device_name: &str,
+    models_root: &Path,
+) -> Result<PathBuf> {
+    let manifest: Manifest = atomic_file::read_json(&dataset_dir.join("manifest.json"))
+        .with_context(|| {
+            format!(
+                "{} is not a dataset version directory",
+                dataset_dir.display()
+            )
+        })?;
+    let dir = models_root.join(name);
+    let hash = config_hash(model_cfg, cfg);
+    if let Ok(old) = atomic_file::read_json::<Lineage>(&dir.join("lineage.json"))
+        && old.dataset_version == manifest.version
+        && old.config_hash == hash
+        && dir.join(policy::WEIGHTS_FILE).is_file()
+    {
+        println!(
+            "model {} is up to date (dataset {}, configs {hash})",
+            dir.display(),
+            manifest.version
+        );
+        return Ok(dir);
+    }
+    let dataset = Dataset::load(dataset_dir)?;
+    let device = device(device_name)?;
+    let bar = ProgressBar::new(
+        (cfg.epochs * dataset.stats.train_samples.div_ceil(cfg.batch_size)) as u64,
+    );
+    bar.set_style(
+        ProgressStyle::with_template(
+            "train [{bar:30}] {pos}/{len} batches, {per_sec}, {msg}, ETA {eta}",
+        )
+        .expect("template")
+        .progress_chars("=> "),
+    );
+    let t0 = std::time::Instant::now();
+    let mut last_val = String::new();
+    let trained = raceloop_learn::train(
+        &dataset,
+        model_cfg,
+        cfg,
+        &device,
+        &mut |p| match p {
+            Progress::Batch { epoch, loss, .. } => {
+                bar.inc(1);
+                bar.set_message(format!(
+                    "epoch {epoch}/{} loss {loss:.5}{last_val}",
+                    cfg.epochs
+                ));
+            }
+            Progress::Epoch(m) => {
+                last_val = format!(", val {:.5}", m.val_loss);
+                let line = format!(
+                    "epoch {:>3}: train loss {:.5}  val loss {:.5}  {:.1} s  {:.0} samples/s",
+                    m.epoch, m.train_loss, m.val_loss, m.seconds, m.samples_per_s
+                );
+                if bar.is_hidden() {
+                    println!("{line}");
+                } else {
+                    bar.println(line);
+                }
+            }
+        },
+        &|| STOP.load(Ordering::Relaxed),
+    )?;
+    bar.finish_and_clear();
+    if trained.metrics.is_empty() {
+        anyhow::bail!("interrupted before the first epoch ended; nothing saved");
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    policy::save_weights(&trained.model, &dir)?;
+    atomic_file::write_json(&dir.join(policy::MODEL_FILE), model_cfg)?;
+    atomic_file::write_json(&dir.join("training.json"), cfg)?;
+    atomic_file::write_json(&dir.join(policy::STATS_FILE), &dataset.stats)?;
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    csv.write_record([
+        "epoch",
+        "train_loss",
+        "val_loss",
+        "lr",
+        "seconds",
+        "samples_per_s",
+    ])?;
+    for m in &trained.metrics {
+        csv.write_record([
+            m.epoch.to_string(),
+            m.train_loss.to_string(),
+            m.val_loss.to_string(),
+            m.lr.to_string(),
+            format!("{:.3}", m.seconds),
+            format!("{:.1}", m.samples_per_s),
+        ])?;
+    }
+    atomic_file::write(&dir.join("metrics.csv"), csv.into_inner()?)?;
+    let best = &trained.metrics[trained.best_epoch.max(1) - 1];
+    let lineage = Lineage {
+        model: name.into(),
+        dataset_version: manifest.version.clone(),
+        dataset_dir: dataset_dir.to_path_buf(),
+        source_runs: manifest.source_runs.clone(),
+        config_hash: hash,
+        versions: Versions::current(),
+        best_epoch: trained.best_epoch,
+        best_val_loss: best.val_loss,
+        train_seconds: t0.elapsed().as_secs_f64(),
+    };
+    atomic_file::write_json(&dir.join("lineage.json"), &lineage)?;
+    println!(
+        "trained {:?} ({} parameters) in {:.1} s: best epoch {} with val loss {:.5}",
+        model_cfg.architecture,
+        burn::module::Module::num_params(&trained.model),
+        lineage.train_seconds,
+        lineage.best_epoch,
+        lineage.best_val_loss
+    );
+    println!("model: {}", dir.display());
+    Ok(dir)
+}

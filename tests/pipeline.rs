@@ -1,0 +1,159 @@
+//! The whole loop on a small configuration, through the real binary: collect → extract → train →
+//! evaluate; every artifact exists and parses, seeds are disjoint, the expert succeeds, and a
+//! second run reuses every stage.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn json(path: PathBuf) -> serde_json::Value {
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn pipeline(root: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_raceloop"))
+        .args([
+            "pipeline",
+            "--version",
+            "e2e",
+            "--rs-train",
+            "4",
+            "--rs-val",
+            "2",
+            "--epochs",
+            "1",
+            "--eval-episodes",
+            "2",
+            "--track",
+            "Montreal,IMS",
+        ])
+        .arg("--out")
+        .arg(root.join("runs"))
+        .arg("--datasets")
+        .arg(root.join("datasets"))
+        .arg("--models")
+        .arg(root.join("models"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn small_pipeline_end_to_end() {
+    let root = std::env::temp_dir().join(format!("raceloop-e2e-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let first = pipeline(&root);
+    let dir = root.join("runs/e2e");
+
+    // Collection runs.
+    let mut collection_seeds = Vec::new();
+    for run in ["collect-train", "collect-val"] {
+        let info = json(dir.join(run).join("run.json"));
+        assert_eq!(info["complete"], true);
+        let summary = json(dir.join(run).join("summary.json"));
+        assert!(summary["episodes"].as_u64().unwrap() > 0);
+        let [a, b] = [
+            info["seeds"][0].as_u64().unwrap(),
+            info["seeds"][1].as_u64().unwrap(),
+        ];
+        collection_seeds.extend(a..=b);
+    }
+    assert_eq!(
+        collection_seeds,
+        (0..6).collect::<Vec<_>>(),
+        "train then val seeds, disjoint"
+    );
+
+    // Dataset.
+    let pj = json(dir.join("pipeline.json"));
+    let dataset = PathBuf::from(pj["dataset"].as_str().unwrap());
+    let manifest = json(dataset.join("manifest.json"));
+    let stats = json(dataset.join("stats.json"));
+    assert_eq!(stats["num_beams"], 1080);
+    assert!(dataset.join("data.safetensors").is_file());
+    let train: Vec<u64> = manifest["train"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seed"].as_u64().unwrap())
+        .collect();
+    let val: Vec<u64> = manifest["val"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seed"].as_u64().unwrap())
+        .collect();
+    assert!(
+        train.iter().all(|s| !val.contains(s)),
+        "no episode in both splits"
+    );
+
+    // Model.
+    let model = PathBuf::from(pj["model"].as_str().unwrap());
+    for f in [
+        "weights.safetensors",
+        "model.json",
+        "training.json",
+        "stats.json",
+        "metrics.csv",
+    ] {
+        assert!(model.join(f).is_file(), "{f}");
+    }
+    let lineage = json(model.join("lineage.json"));
+    assert_eq!(lineage["dataset_version"], manifest["version"]);
+    assert_eq!(
+        std::fs::read_to_string(model.join("metrics.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        2
+    );
+
+    // Evaluation.
+    let eval = dir.join("evaluation");
+    let summary = json(eval.join("evaluation_summary.json"));
+    assert_eq!(
+        summary["expert_overall"]["success_rate"], 1.0,
+        "the expert completes every evaluation episode"
+    );
+    assert_eq!(summary["model_per_track"].as_object().unwrap().len(), 2);
+    assert!(
+        std::fs::read_to_string(eval.join("per_track.csv"))
+            .unwrap()
+            .starts_with("track,driver,episodes,success_rate")
+    );
+    let eval_seeds: Vec<u64> = std::fs::read_dir(eval.join("model/episodes"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().parse().unwrap())
+        .collect();
+    assert_eq!(eval_seeds.len(), 4);
+    assert!(
+        eval_seeds.iter().all(|s| !collection_seeds.contains(s)),
+        "evaluation seeds {eval_seeds:?} are disjoint from collection seeds"
+    );
+    for s in &eval_seeds {
+        assert!(
+            eval.join(format!("model/episodes/{s}/simulation.mcap"))
+                .is_file()
+        );
+        assert!(
+            eval.join(format!("expert/episodes/{s}/result.json"))
+                .is_file()
+        );
+    }
+    assert!(first.contains("overall"), "{first}");
+
+    // Everything is cached the second time.
+    let second = pipeline(&root);
+    assert!(
+        second.contains("is up to date") && second.contains("evaluate: cached"),
+        "{second}"
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}
