@@ -9,7 +9,9 @@ use raceloop_sim::{PurePursuit, Sim, SimConfig, StartMode, Track};
 use rand::SeedableRng;
 use serde::Serialize;
 
-use crate::cli::{BenchCollectArgs, BenchLidarArgs, BenchSimArgs, CollectArgs};
+use crate::cli::{
+    BenchCollectArgs, BenchInferArgs, BenchLidarArgs, BenchSimArgs, BenchTrainArgs, CollectArgs,
+};
 
 /// Reference: f1tenth_gym on this machine kind, one car, 1080-beam scan every step.
 const GYM_STEPS_PER_S: f64 = 6950.0;
@@ -405,4 +407,141 @@ fn brute_force_range(segments: &[raceloop_sim::track::Segment], p: DVec2, dir: D
         }
     }
     best
+}
+
+#[derive(Debug, Serialize)]
+struct TrainBench {
+    architecture: String,
+    batch_size: usize,
+    threads: usize,
+    samples: usize,
+    samples_per_s: f64,
+    pytorch_cpu_samples_per_s: f64,
+    ratio_to_pytorch: f64,
+    dataset_train_samples: Option<usize>,
+    epoch_s: Option<f64>,
+}
+
+pub fn train(args: &BenchTrainArgs) -> Result<()> {
+    use raceloop_learn::{Dataset, ModelConfig, Split, Stats};
+    let beams = 1080;
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(3);
+    let scans: Vec<f32> = (0..args.samples * beams)
+        .map(|_| rand::Rng::random_range(&mut rng, 0.2..30.0))
+        .collect();
+    let labels: Vec<f32> = (0..args.samples)
+        .flat_map(|_| [rand::Rng::random_range(&mut rng, -0.4..0.4), 3.5])
+        .collect();
+    let train = Split { scans, labels };
+    let val = Split::default();
+    let stats = Stats::compute(&train, &val, beams, 30.0, 0.4189, 20.0);
+    let ds = Dataset { train, val, stats };
+    let model = ModelConfig {
+        architecture: args.arch.into(),
+        num_beams: beams,
+        outputs: 1,
+    };
+    let (_, mut cfg) = crate::train_cmd::load_configs(std::path::Path::new("configs"))?;
+    cfg.epochs = 2;
+    cfg.batch_size = args.batch_size;
+    let mut epochs = Vec::new();
+    raceloop_learn::train(
+        &ds,
+        &model,
+        &cfg,
+        &burn::prelude::Device::flex(),
+        &mut |p| {
+            if let raceloop_learn::Progress::Epoch(m) = p {
+                epochs.push(m.samples_per_s)
+            }
+        },
+        &|| false,
+    )?;
+    let sps = *epochs.last().unwrap_or(&f64::NAN);
+    let dataset_train_samples = match &args.dataset {
+        Some(d) => {
+            Some(raceloop_learn::io::read_json::<Stats>(&d.join("stats.json"))?.train_samples)
+        }
+        None => None,
+    };
+    let r = TrainBench {
+        architecture: format!("{:?}", model.architecture),
+        batch_size: args.batch_size,
+        threads: rayon::current_num_threads(),
+        samples: args.samples,
+        samples_per_s: sps,
+        pytorch_cpu_samples_per_s: 8600.0,
+        ratio_to_pytorch: sps / 8600.0,
+        epoch_s: dataset_train_samples.map(|n| n as f64 / sps),
+        dataset_train_samples,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!(
+            "bench train: {} batch {} on {} threads, {} synthetic samples (second epoch timed)",
+            r.architecture, r.batch_size, r.threads, r.samples
+        );
+        println!(
+            "  {:.0} samples/s = {:.2}x PyTorch CPU's 8,600",
+            r.samples_per_s, r.ratio_to_pytorch
+        );
+        if let (Some(n), Some(t)) = (r.dataset_train_samples, r.epoch_s) {
+            println!("  one epoch of the dataset ({n} samples): {t:.1} s");
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+struct InferBench {
+    model: String,
+    calls: usize,
+    median_us: f64,
+    mean_us: f64,
+    p99_us: f64,
+    pytorch_us: f64,
+    tflite_xnnpack_us: f64,
+}
+
+pub fn infer(args: &BenchInferArgs) -> Result<()> {
+    let mut policy = raceloop_learn::Policy::load(&args.model)?;
+    let beams = policy.config().num_beams;
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(5);
+    let scan: Vec<f32> = (0..beams)
+        .map(|_| rand::Rng::random_range(&mut rng, 0.2..30.0))
+        .collect();
+    for _ in 0..200 {
+        policy.act(&scan);
+    }
+    let mut times: Vec<f64> = (0..args.calls)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(policy.act(std::hint::black_box(&scan)));
+            t.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let r = InferBench {
+        model: args.model.display().to_string(),
+        calls: args.calls,
+        median_us: times[times.len() / 2],
+        mean_us: times.iter().sum::<f64>() / times.len() as f64,
+        p99_us: times[times.len() * 99 / 100],
+        pytorch_us: 117.0,
+        tflite_xnnpack_us: 30.0,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!(
+            "bench infer: {} batch-1 ({} calls, normalisation included)",
+            r.model, r.calls
+        );
+        println!(
+            "  median {:.1} µs, mean {:.1} µs, p99 {:.1} µs (PyTorch 117 µs, TFLite/XNNPACK 30 µs)",
+            r.median_us, r.mean_us, r.p99_us
+        );
+    }
+    Ok(())
 }

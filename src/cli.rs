@@ -269,6 +269,43 @@ pub enum BenchCommand {
     /// the simulation core's caster, on the same poses of an expert lap; time per scan and the
     /// largest range difference.
     Lidar(BenchLidarArgs),
+    /// Training throughput (samples/s, batch 64, AdamW, all cores) and time per epoch of a dataset.
+    /// Reference: PyTorch CPU ≈ 8,600 samples/s with 2 threads.
+    Train(BenchTrainArgs),
+    /// Batch-1 inference latency of a model directory. References: PyTorch 117 µs, TFLite 30 µs.
+    Infer(BenchInferArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchTrainArgs {
+    /// Dataset version whose epoch time to estimate [default: synthetic scans].
+    #[arg(long)]
+    pub dataset: Option<PathBuf>,
+    /// Samples to train on (synthetic data).
+    #[arg(long, default_value_t = 12_800)]
+    pub samples: usize,
+    /// Network.
+    #[arg(long, value_enum, default_value_t = ArchArg::TinyLidarNet)]
+    pub arch: ArchArg,
+    /// Batch size.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchInferArgs {
+    /// Model directory.
+    #[arg(long, default_value = "models/default")]
+    pub model: PathBuf,
+    /// Timed calls.
+    #[arg(long, default_value_t = 5000)]
+    pub calls: usize,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -406,6 +443,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(BenchCommand::Sim(args)) => crate::bench::sim(&args),
         Command::Bench(BenchCommand::Collect(args)) => crate::bench::collect(&args),
         Command::Bench(BenchCommand::Lidar(args)) => crate::bench::lidar(&args),
+        Command::Bench(BenchCommand::Train(args)) => crate::bench::train(&args),
+        Command::Bench(BenchCommand::Infer(args)) => crate::bench::infer(&args),
         Command::Tracks => {
             for name in raceloop_sim::track::shipped_names() {
                 let t = raceloop_sim::Track::load(name)?;

@@ -20,7 +20,7 @@ use crate::cli::{CollectArgs, StartArg};
 use crate::headless::{EpisodeJob, Interrupted, finished_result, run_episode};
 use crate::provenance::Versions;
 use crate::result::EpisodeResult;
-use crate::sim_plugin::Driver;
+use crate::sim_plugin::{Driver, SteeringNoise};
 use crate::summary::{self, Summary};
 use crate::{STOP, atomic_file};
 
@@ -42,6 +42,10 @@ pub struct CollectionConfig {
     pub lidar_period_steps: u32,
     /// Parallel episodes; 0 = all cores.
     pub workers: usize,
+    /// Noise injected into the expert's steering (DART), rad (0 = none); the clean command is the label.
+    pub steering_noise: f64,
+    /// Time constant of that noise, s.
+    pub steering_noise_tau: f64,
 }
 
 impl CollectionConfig {
@@ -160,10 +164,12 @@ pub fn run(args: &CollectArgs) -> Result<PathBuf> {
     let tracks = load_tracks(&c.tracks)?;
     let names: Vec<String> = tracks.iter().map(|t| t.name.clone()).collect();
     let key = format!(
-        "{}|{}|{}|{}",
+        "{}|{}|{}|{}|{}|{}",
         c.episodes,
         c.seed,
         names.join(","),
+        c.steering_noise,
+        c.steering_noise_tau,
         sim.to_ron()
     );
     let dir = args
@@ -215,7 +221,22 @@ pub fn collect(
         &jobs,
         c.workers,
         "collect",
-        |job| Driver::PurePursuit(PurePursuit::new(job.config.expert.clone(), &job.track)),
+        |job| {
+            let expert = PurePursuit::new(job.config.expert.clone(), &job.track);
+            if c.steering_noise > 0.0 {
+                Driver::NoisyExpert(
+                    expert,
+                    SteeringNoise::new(
+                        job.seed,
+                        c.steering_noise,
+                        c.steering_noise_tau,
+                        job.config.sim.dt,
+                    ),
+                )
+            } else {
+                Driver::PurePursuit(expert)
+            }
+        },
         "expert",
     )?;
     info.wall_time_s = started.elapsed().as_secs_f64();

@@ -1,9 +1,10 @@
 //! `raceloop extract`: collection runs → a versioned behavioral-cloning dataset.
 //!
 //! Only episodes whose outcome is `goal_reached` are kept ("noisy data filtering" of the
-//! pipeline we replace). Pairing rule: the scan logged at time t is paired with the `/control`
-//! command logged at the same t, i.e. the command the expert issued right after that scan and
-//! applied over the following step; the episode's last scan has no command and is dropped.
+//! pipeline we replace). Pairing rule: the scan logged at time t is paired with the command
+//! logged at the same t, i.e. the one the expert issued right after that scan: `/expert/control`
+//! where the episode has it (noise injection: the expert's clean command), else `/control` (the
+//! applied command). The episode's last scan has no command and is dropped.
 //! Splits are by episode, never by sample: the first `rs_train` kept episodes (by run, then
 //! seed) train, the next `rs_val` validate.
 //!
@@ -96,7 +97,8 @@ pub struct Manifest {
 /// Scan/command pairs of one episode: ranges `[n, beams]` (m) and labels `[n, 2]` (rad, m/s).
 fn episode_samples(mcap_bytes: &[u8], sample_every: usize, path: &Path) -> Result<Split> {
     let mut scans: Vec<(u64, Vec<f32>)> = Vec::new();
-    let mut controls = std::collections::HashMap::new();
+    let mut controls: std::collections::HashMap<u64, [f32; 2]> = std::collections::HashMap::new();
+    let mut labels: std::collections::HashMap<u64, [f32; 2]> = std::collections::HashMap::new();
     for message in mcap::MessageStream::new(mcap_bytes)
         .with_context(|| format!("reading {}", path.display()))?
     {
@@ -110,13 +112,18 @@ fn episode_samples(mcap_bytes: &[u8], sample_every: usize, path: &Path) -> Resul
                     scan.ranges.iter().map(|&r| r as f32).collect(),
                 ));
             }
-            topics::CONTROL => {
+            topic @ (topics::CONTROL | topics::EXPERT_CONTROL) => {
                 let c: serde_json::Value = serde_json::from_slice(&message.data)
-                    .with_context(|| format!("{}: bad /control message", path.display()))?;
+                    .with_context(|| format!("{}: bad {topic} message", path.display()))?;
                 let (Some(s), Some(v)) = (c["steering"].as_f64(), c["speed"].as_f64()) else {
-                    bail!("{}: /control lacks steering or speed", path.display())
+                    bail!("{}: {topic} lacks steering or speed", path.display())
                 };
-                controls.insert(message.log_time, [s as f32, v as f32]);
+                let map = if topic == topics::CONTROL {
+                    &mut controls
+                } else {
+                    &mut labels
+                };
+                map.insert(message.log_time, [s as f32, v as f32]);
             }
             _ => {}
         }
@@ -124,7 +131,7 @@ fn episode_samples(mcap_bytes: &[u8], sample_every: usize, path: &Path) -> Resul
     scans.sort_by_key(|s| s.0);
     let mut split = Split::default();
     for (t, ranges) in scans.into_iter().step_by(sample_every) {
-        if let Some(label) = controls.get(&t) {
+        if let Some(label) = labels.get(&t).or_else(|| controls.get(&t)) {
             split.scans.extend(ranges);
             split.labels.extend(label);
         }

@@ -9,6 +9,8 @@
 //!   (rad), s, d, progress (m), every step;
 //! - `/control` (JSON): the command issued at its log time and applied over the next step:
 //!   steering (rad), speed (m/s);
+//! - `/expert/control` (JSON): with noise injection, the expert's clean command at the same time
+//!   as `/control` (the training label);
 //! - `/events` `foxglove.Log`: the start and the outcome.
 //!
 //! Channel and schema ids depend only on the order of first use, so the same episode gives
@@ -29,7 +31,7 @@ use foxglove::messages::{
 use raceloop_sim::{Action, Outcome, SimConfig, StartPose, Track, VehicleState};
 use serde::{Deserialize, Serialize};
 
-use crate::sim_plugin::{Body, Command, Episode, Scan, SimSystems};
+use crate::sim_plugin::{Body, Command, Episode, Label, Scan, SimSystems};
 
 /// Topic names.
 pub mod topics {
@@ -43,6 +45,8 @@ pub mod topics {
     pub const EGO_STATE: &str = "/ego/state";
     /// Applied command.
     pub const CONTROL: &str = "/control";
+    /// The expert's command where it differs from the applied one (noise injection): the label.
+    pub const EXPERT_CONTROL: &str = "/expert/control";
     /// Start and outcome.
     pub const EVENTS: &str = "/events";
 }
@@ -147,6 +151,7 @@ impl McapLog {
         for (topic, schema) in [
             (topics::EGO_STATE, EGO_SCHEMA),
             (topics::CONTROL, CONTROL_SCHEMA),
+            (topics::EXPERT_CONTROL, CONTROL_SCHEMA),
         ] {
             let id = writer.add_schema(schema_title(schema), "jsonschema", schema.as_bytes())?;
             channels.insert(
@@ -231,14 +236,17 @@ impl McapLog {
         scan: Option<&[f32]>,
         mount_offset: f64,
         issued: Option<Action>,
+        label: Option<Action>,
     ) -> Result<()> {
         let ns = step * self.dt_ns;
-        if let Some(a) = issued {
-            self.write_json(
-                topics::CONTROL,
-                ns - self.dt_ns,
-                &serde_json::json!({"steering": a.steering, "speed": a.speed}),
-            )?;
+        for (topic, action) in [(topics::CONTROL, issued), (topics::EXPERT_CONTROL, label)] {
+            if let Some(a) = action {
+                self.write_json(
+                    topic,
+                    ns - self.dt_ns,
+                    &serde_json::json!({"steering": a.steering, "speed": a.speed}),
+                )?;
+            }
         }
         let car = FrameTransform {
             timestamp: ts(ns),
@@ -451,6 +459,7 @@ pub fn record_initial(
         Some(&scan.ranges),
         mount_offset,
         None,
+        None,
     )
 }
 
@@ -465,10 +474,10 @@ impl Plugin for RecordPlugin {
 
 fn record(
     settings: Res<crate::sim_plugin::SimSettings>,
-    mut cars: Query<(&mut Recorder, &Body, &Scan, &Command, &Episode)>,
+    mut cars: Query<(&mut Recorder, &Body, &Scan, &Command, &Label, &Episode)>,
 ) {
     let mount = settings.0.lidar.mount_offset;
-    for (mut rec, body, scan, command, episode) in &mut cars {
+    for (mut rec, body, scan, command, label, episode) in &mut cars {
         let Some(log) = rec.log.as_mut() else {
             continue;
         };
@@ -481,6 +490,7 @@ fn record(
             scan.fresh.then_some(&scan.ranges[..]),
             mount,
             Some(command.0),
+            label.0,
         );
         if result.is_ok()
             && let Some(outcome) = episode.tracker.outcome()

@@ -48,28 +48,59 @@ pub trait ScanPolicy: Send + Sync {
     fn act(&mut self, ranges: &[f32]) -> Action;
 }
 
+/// Correlated Gaussian steering noise added to the expert's command (DART: Laskey et al.,
+/// "DART: Noise Injection for Robust Imitation Learning", CoRL 2017), so that demonstrations
+/// include recoveries. A first-order Gauss–Markov process: `n ← a·n + √(1−a²)·σ·ε`, `a = e^(−dt/τ)`.
+#[derive(Debug, Clone)]
+pub struct SteeringNoise {
+    rng: rand_xoshiro::Xoshiro256PlusPlus,
+    std: f64,
+    a: f64,
+    value: f64,
+}
+
+impl SteeringNoise {
+    /// Noise of standard deviation `std` (rad) and time constant `tau` (s) at step `dt` (s), drawn from `seed`.
+    pub fn new(seed: u64, std: f64, tau: f64, dt: f64) -> Self {
+        use rand::SeedableRng;
+        Self {
+            rng: rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x4441_5254),
+            std,
+            a: (-dt / tau.max(dt)).exp(),
+            value: 0.0,
+        }
+    }
+
+    fn next(&mut self) -> f64 {
+        let e: f64 = rand::Rng::sample(&mut self.rng, rand_distr::StandardNormal);
+        self.value = self.a * self.value + (1.0 - self.a * self.a).sqrt() * self.std * e;
+        self.value
+    }
+}
+
 /// Who drives the car.
 #[derive(Component)]
 pub enum Driver {
     /// The Pure Pursuit expert.
     PurePursuit(PurePursuit),
+    /// The expert with injected steering noise; its clean command is the [`Label`].
+    NoisyExpert(PurePursuit, SteeringNoise),
     /// A learned policy, queried at every fresh scan; its last action is held in between.
     Model(Box<dyn ScanPolicy>),
-    /// A person (the window sets [`Command`]) or an outside program.
-    Manual,
 }
 
 /// The command applied at the next step.
 #[derive(Component, Debug, Clone, Copy, Default)]
 pub struct Command(pub Action);
 
-/// Episode bookkeeping: seed, start, progress, laps and outcome.
+/// The expert's command for the current state when it differs from the applied [`Command`]
+/// (noise injection); recorded as the training label.
+#[derive(Component, Debug, Clone, Copy, Default)]
+pub struct Label(pub Option<Action>);
+
+/// Episode bookkeeping: progress, laps and outcome.
 #[derive(Component, Debug, Clone)]
 pub struct Episode {
-    /// Episode seed.
-    pub seed: u64,
-    /// Where it started.
-    pub start: StartPose,
     /// Progress, laps, outcome.
     pub tracker: EpisodeTracker,
 }
@@ -149,23 +180,38 @@ pub fn car_bundle(
         scan,
         driver,
         Command::default(),
-        Episode {
-            seed,
-            start,
-            tracker,
-        },
+        Label::default(),
+        Episode { tracker },
     )
 }
 
-fn drive(mut cars: Query<(&mut Driver, &Body, &Scan, &mut Command, &Episode)>) {
-    for (mut driver, body, scan, mut command, episode) in &mut cars {
+fn drive(
+    mut cars: Query<(
+        &mut Driver,
+        &Body,
+        &Scan,
+        &mut Command,
+        &mut Label,
+        &Episode,
+    )>,
+) {
+    for (mut driver, body, scan, mut command, mut label, episode) in &mut cars {
         if episode.done() {
             continue;
         }
         match &mut *driver {
             Driver::PurePursuit(pp) => command.0 = pp.act(body.0.params(), body.0.state()),
+            Driver::NoisyExpert(pp, noise) => {
+                let clean = pp.act(body.0.params(), body.0.state());
+                label.0 = Some(clean);
+                let p = body.0.params();
+                command.0 = Action {
+                    steering: (clean.steering + noise.next()).clamp(p.s_min, p.s_max),
+                    speed: clean.speed,
+                };
+            }
             Driver::Model(policy) if scan.fresh => command.0 = policy.act(&scan.ranges),
-            Driver::Model(_) | Driver::Manual => {}
+            Driver::Model(_) => {}
         }
     }
 }
