@@ -96,13 +96,13 @@ impl TrackMetrics {
             .flat_map(|r| r.lap_times_s.iter().copied())
             .collect();
         for r in results {
-            m.success_rate += r.success as usize as f64 / n;
             *m.outcomes.entry(r.outcome.as_str().into()).or_default() += 1;
             m.mean_progress_m += r.progress_m / n;
             m.mean_progress_fraction += (r.progress_m / r.goal_m).clamp(0.0, 1.0) / n;
             m.mean_abs_deviation_m += r.mean_abs_deviation_m / n;
             m.mean_checkpoints += r.checkpoints as f64 / n;
         }
+        m.success_rate = results.iter().filter(|r| r.success).count() as f64 / n;
         m.mean_lap_time_s =
             (!laps.is_empty()).then(|| laps.iter().sum::<f64>() / laps.len() as f64);
         m

@@ -73,30 +73,25 @@ pub fn run(args: &PipelineArgs) -> Result<PathBuf> {
     run_sim.validate()?;
     let t = Instant::now();
     let tracks = load_tracks(&c.tracks)?;
-    let train_c = CollectionConfig {
-        episodes: args.rs_train,
-        seed: c.seed,
-        ..c.clone()
-    };
-    let (train_run, s) = collect(&dir.join("collect-train"), &train_c, &run_sim, &tracks)?;
-    log.line(&format!(
-        "collect train (seeds {}..{}): {}",
-        train_c.seed,
-        train_c.seed + args.rs_train as u64,
-        s.line()
-    ));
-    let val_c = CollectionConfig {
-        episodes: args.rs_val,
-        seed: c.seed + args.rs_train as u64,
-        ..c.clone()
-    };
-    let (val_run, s) = collect(&dir.join("collect-val"), &val_c, &run_sim, &tracks)?;
-    log.line(&format!(
-        "collect val (seeds {}..{}): {}",
-        val_c.seed,
-        val_c.seed + args.rs_val as u64,
-        s.line()
-    ));
+    let mut runs = Vec::new();
+    for (name, seed, episodes) in [
+        ("train", c.seed, args.rs_train),
+        ("val", c.seed + args.rs_train as u64, args.rs_val),
+    ] {
+        let cc = CollectionConfig {
+            episodes,
+            seed,
+            ..c.clone()
+        };
+        let (run, s) = collect(&dir.join(format!("collect-{name}")), &cc, &run_sim, &tracks)?;
+        log.line(&format!(
+            "collect {name} (seeds {seed}..{}): {}",
+            seed + episodes as u64,
+            s.line()
+        ));
+        runs.push(run);
+    }
+    let [train_run, val_run]: [PathBuf; 2] = runs.try_into().expect("two runs");
     stage("collect", t, &mut log);
 
     let t = Instant::now();
@@ -173,6 +168,7 @@ pub fn run(args: &PipelineArgs) -> Result<PathBuf> {
         atomic_file::write(&eval_dir.join("evaluation.key"), &key)?;
         s
     };
+    atomic_file::write_json(&model.join("evaluation_summary.json"), &summary)?;
     stage("evaluate", t, &mut log);
     log.line(&table(&summary));
     atomic_file::write_json(

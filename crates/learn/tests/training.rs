@@ -1,0 +1,127 @@
+//! Training can fit data, and a saved model loads back to identical outputs.
+
+use burn::prelude::*;
+use raceloop_learn::policy::{MODEL_FILE, STATS_FILE, save_weights};
+use raceloop_learn::train::{LossKind, Schedule};
+use raceloop_learn::{Architecture, Dataset, ModelConfig, Policy, Split, Stats, TrainConfig};
+
+fn tiny_dataset(n: usize, beams: usize) -> Dataset {
+    // Scans whose left-right asymmetry determines the steering label.
+    let mut train = Split::default();
+    for i in 0..n {
+        let k = i as f32 / (n - 1) as f32;
+        train.scans.extend((0..beams).map(|b| {
+            if b < beams / 2 {
+                1.0 + 3.0 * k
+            } else {
+                4.0 - 3.0 * k
+            }
+        }));
+        train.labels.extend([0.3 * (2.0 * k - 1.0), 3.5]);
+    }
+    let val = Split {
+        scans: train.scans[..beams].to_vec(),
+        labels: train.labels[..2].to_vec(),
+    };
+    let stats = Stats::compute(&train, &val, beams, 30.0, 0.4189, 20.0);
+    Dataset { train, val, stats }
+}
+
+fn config(epochs: usize) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        batch_size: 8,
+        lr: 1e-3,
+        weight_decay: 0.0,
+        epsilon: 1e-8,
+        betas: [0.9, 0.999],
+        loss: LossKind::Mse,
+        schedule: Schedule::Constant,
+        seed: 1,
+        early_stopping_patience: 0,
+        scan_noise_std: 0.0,
+    }
+}
+
+#[test]
+fn training_overfits_a_small_batch() {
+    let ds = tiny_dataset(16, 1080);
+    let model = ModelConfig {
+        architecture: Architecture::TinyLidarNet,
+        num_beams: 1080,
+        outputs: 1,
+    };
+    let trained = raceloop_learn::train(
+        &ds,
+        &model,
+        &config(150),
+        &Device::flex(),
+        &mut |_| {},
+        &|| false,
+    )
+    .unwrap();
+    let first = trained.metrics.first().unwrap().train_loss;
+    let last = trained.metrics.last().unwrap().train_loss;
+    assert!(
+        last < 1e-3 && last < first / 50.0,
+        "train loss {first} → {last}"
+    );
+}
+
+#[test]
+fn save_then_load_gives_identical_outputs() {
+    let ds = tiny_dataset(16, 1080);
+    let model_cfg = ModelConfig {
+        architecture: Architecture::TinyLidarNet,
+        num_beams: 1080,
+        outputs: 2,
+    };
+    let trained = raceloop_learn::train(
+        &ds,
+        &model_cfg,
+        &config(2),
+        &Device::flex(),
+        &mut |_| {},
+        &|| false,
+    )
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("raceloop-model-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    save_weights(&trained.model, &dir).unwrap();
+    std::fs::write(
+        dir.join(MODEL_FILE),
+        serde_json::to_string(&model_cfg).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join(STATS_FILE),
+        serde_json::to_string(&ds.stats).unwrap(),
+    )
+    .unwrap();
+    let mut in_memory = Policy::new(
+        trained.model,
+        model_cfg.clone(),
+        ds.stats.clone(),
+        Device::flex(),
+    );
+    let mut loaded = Policy::load(&dir).unwrap();
+    let batch = &ds.train.scans[..4 * 1080];
+    assert_eq!(in_memory.act_batch(batch), loaded.act_batch(batch));
+
+    // A model file that does not fit the configured network is a clear error naming the file.
+    std::fs::write(
+        dir.join(MODEL_FILE),
+        serde_json::to_string(&ModelConfig {
+            architecture: Architecture::Mlp,
+            ..model_cfg
+        })
+        .unwrap(),
+    )
+    .unwrap();
+    let e = Policy::load(&dir).unwrap_err().to_string();
+    assert!(e.contains("weights.safetensors"), "{e}");
+    std::fs::write(dir.join(MODEL_FILE), "{ not json").unwrap();
+    let e = Policy::load(&dir).unwrap_err().to_string();
+    assert!(e.contains("model.json"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
