@@ -54,17 +54,11 @@ impl CollectionConfig {
     /// # Errors
     /// Read and parse errors naming the file, line and field.
     pub fn load(dir: &Path) -> Result<Self> {
-        let path = dir.join("collection.ron");
-        if path.is_file() {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            Ok(raceloop_sim::config::parse_ron(&path, &text)?)
-        } else {
-            Ok(raceloop_sim::config::parse_ron(
-                Path::new("configs/collection.ron"),
-                include_str!("../configs/collection.ron"),
-            )?)
-        }
+        crate::configs::load_area(
+            dir,
+            "collection.ron",
+            include_str!("../configs/collection.ron"),
+        )
     }
 }
 

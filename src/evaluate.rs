@@ -49,15 +49,11 @@ impl EvaluationConfig {
     /// # Errors
     /// Parse errors naming file, line and field.
     pub fn load(dir: &Path) -> Result<Self> {
-        let path = dir.join("evaluation.ron");
-        Ok(if path.is_file() {
-            raceloop_sim::config::parse_ron(&path, &std::fs::read_to_string(&path)?)?
-        } else {
-            raceloop_sim::config::parse_ron(
-                Path::new("configs/evaluation.ron"),
-                include_str!("../configs/evaluation.ron"),
-            )?
-        })
+        crate::configs::load_area(
+            dir,
+            "evaluation.ron",
+            include_str!("../configs/evaluation.ron"),
+        )
     }
 }
 

@@ -44,15 +44,8 @@ impl DatasetConfig {
     /// # Errors
     /// Parse errors naming file, line and field.
     pub fn load(dir: &Path) -> Result<Self> {
-        let path = dir.join("dataset.ron");
-        let c: Self = if path.is_file() {
-            raceloop_sim::config::parse_ron(&path, &std::fs::read_to_string(&path)?)?
-        } else {
-            raceloop_sim::config::parse_ron(
-                Path::new("configs/dataset.ron"),
-                include_str!("../configs/dataset.ron"),
-            )?
-        };
+        let c: Self =
+            crate::configs::load_area(dir, "dataset.ron", include_str!("../configs/dataset.ron"))?;
         if c.sample_every == 0 {
             bail!("dataset.sample_every must be ≥ 1");
         }

@@ -4,6 +4,7 @@ mod atomic_file;
 mod bench;
 mod cli;
 mod collect;
+mod configs;
 mod drive;
 mod evaluate;
 mod extract;

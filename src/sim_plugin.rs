@@ -44,7 +44,7 @@ pub struct Scan {
 
 /// A learned driving policy: maps a scan (m, `[num_beams]`) to an action.
 pub trait ScanPolicy: Send + Sync {
-    /// The action for this scan and the current vehicle speed (m/s).
+    /// The command (steering rad, speed m/s) for this scan (ranges in m, `[num_beams]`).
     fn act(&mut self, ranges: &[f32]) -> Action;
 }
 

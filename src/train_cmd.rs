@@ -37,23 +37,14 @@ pub struct Lineage {
     pub train_seconds: f64,
 }
 
-fn load_ron<T: serde::de::DeserializeOwned>(dir: &Path, file: &str, shipped: &str) -> Result<T> {
-    let path = dir.join(file);
-    Ok(if path.is_file() {
-        raceloop_sim::config::parse_ron(&path, &std::fs::read_to_string(&path)?)?
-    } else {
-        raceloop_sim::config::parse_ron(&Path::new("configs").join(file), shipped)?
-    })
-}
-
 /// The model and training configs from `dir` (shipped defaults for missing files).
 ///
 /// # Errors
 /// Parse errors naming file, line and field.
 pub fn load_configs(dir: &Path) -> Result<(ModelConfig, TrainConfig)> {
     Ok((
-        load_ron(dir, "model.ron", include_str!("../configs/model.ron"))?,
-        load_ron(dir, "training.ron", include_str!("../configs/training.ron"))?,
+        crate::configs::load_area(dir, "model.ron", include_str!("../configs/model.ron"))?,
+        crate::configs::load_area(dir, "training.ron", include_str!("../configs/training.ron"))?,
     ))
 }
 

@@ -34,6 +34,42 @@ pub struct ModelConfig {
 }
 
 impl ModelConfig {
+    /// Checks that the outputs are 1 or 2 and that the scan is long enough for the conv stack.
+    ///
+    /// # Errors
+    /// [`LearnError::Config`] naming the field.
+    pub fn validate(&self) -> crate::error::Result<()> {
+        let bad = |field: &str, message: String| {
+            Err(crate::error::LearnError::Config {
+                field: format!("model.{field}"),
+                message,
+            })
+        };
+        if !(1..=2).contains(&self.outputs) {
+            return bad(
+                "outputs",
+                format!(
+                    "must be 1 (steering) or 2 (steering, speed), found {}",
+                    self.outputs
+                ),
+            );
+        }
+        let min = TLN_CONVS
+            .iter()
+            .rev()
+            .fold(1, |len, &(_, k, s)| (len - 1) * s + k);
+        if self.num_beams < min {
+            return bad(
+                "num_beams",
+                format!(
+                    "Tiny Lidar Net's conv stack needs at least {min} beams, found {}",
+                    self.num_beams
+                ),
+            );
+        }
+        Ok(())
+    }
+
     /// Builds the network with freshly initialised weights on `device`.
     pub fn init(&self, device: &Device) -> Model {
         match self.architecture {

@@ -97,6 +97,10 @@ impl Policy {
     /// Missing or malformed `model.json`, `stats.json` or weights, named.
     pub fn load(dir: &Path) -> Result<Self> {
         let config: ModelConfig = crate::io::read_json(&dir.join(MODEL_FILE))?;
+        config.validate().map_err(|e| LearnError::File {
+            path: dir.join(MODEL_FILE),
+            message: e.to_string(),
+        })?;
         let stats: Stats = crate::io::read_json(&dir.join(STATS_FILE))?;
         if stats.num_beams != config.num_beams {
             return Err(LearnError::File {

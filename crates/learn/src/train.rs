@@ -220,6 +220,7 @@ pub fn train(
     stop: &dyn Fn() -> bool,
 ) -> Result<Trained> {
     cfg.validate()?;
+    model_cfg.validate()?;
     let (beams, outputs) = (model_cfg.num_beams, model_cfg.outputs);
     if ds.stats.num_beams != beams {
         return Err(LearnError::Config {
