@@ -167,10 +167,13 @@ pub fn run_episode(
 /// The result of an already finished episode in `dir`, if its files are complete: `result.json`
 /// parses and `simulation.mcap` ends with the MCAP magic.
 pub fn finished_result(dir: &Path) -> Option<EpisodeResult> {
+    use std::io::{Read, Seek, SeekFrom};
     let result: EpisodeResult = atomic_file::read_json(&dir.join(RESULT_FILE)).ok()?;
-    let bytes = std::fs::read(dir.join(MCAP_FILE)).ok()?;
-    (bytes.len() > 16 && bytes.ends_with(b"\x89MCAP0\r\n") && dir.join(CONFIG_FILE).is_file())
-        .then_some(result)
+    let mut file = std::fs::File::open(dir.join(MCAP_FILE)).ok()?;
+    let mut tail = [0u8; 8];
+    file.seek(SeekFrom::End(-8)).ok()?;
+    file.read_exact(&mut tail).ok()?;
+    (&tail == b"\x89MCAP0\r\n" && dir.join(CONFIG_FILE).is_file()).then_some(result)
 }
 
 #[cfg(test)]

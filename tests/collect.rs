@@ -14,21 +14,24 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// The collection command used by these tests: two tracks, seeds from 100, into `out`.
+fn collect_command(out: &Path, extra: &[&str]) -> Command {
+    let mut cmd = raceloop();
+    cmd.args([
+        "--headless",
+        "--track",
+        "Austin,Montreal",
+        "--seed",
+        "100",
+        "--out",
+    ])
+    .arg(out)
+    .args(extra);
+    cmd
+}
+
 fn collect(out: &Path, extra: &[&str]) {
-    let status = raceloop()
-        .args([
-            "--headless",
-            "--track",
-            "Austin,Montreal",
-            "--seed",
-            "100",
-            "--out",
-        ])
-        .arg(out)
-        .args(extra)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    assert!(collect_command(out, extra).status().unwrap().success());
 }
 
 fn read(path: PathBuf) -> Vec<u8> {
@@ -64,17 +67,7 @@ fn a_killed_run_resumes_to_the_same_results() {
     let (full, killed) = (scratch("full"), scratch("killed"));
     let args = ["--episodes", "10", "--workers", "1", "--laps", "0.08"];
     collect(&full, &args);
-    let mut child = raceloop()
-        .args([
-            "--headless",
-            "--track",
-            "Austin,Montreal",
-            "--seed",
-            "100",
-            "--out",
-        ])
-        .arg(&killed)
-        .args(args)
+    let mut child = collect_command(&killed, &args)
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
