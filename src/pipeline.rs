@@ -168,7 +168,11 @@ pub fn run(args: &PipelineArgs) -> Result<PathBuf> {
         atomic_file::write(&eval_dir.join("evaluation.key"), &key)?;
         s
     };
-    atomic_file::write_json(&model.join("evaluation_summary.json"), &summary)?;
+    // The model's own record is the evaluation of its first pipeline run; later runs (possibly
+    // with other settings) keep theirs in the pipeline directory.
+    if !model.join("evaluation_summary.json").is_file() {
+        atomic_file::write_json(&model.join("evaluation_summary.json"), &summary)?;
+    }
     stage("evaluate", t, &mut log);
     log.line(&table(&summary));
     atomic_file::write_json(

@@ -159,6 +159,8 @@ pub fn train(
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     policy::save_weights(&trained.model, &dir)?;
+    // An evaluation of earlier weights no longer describes this model.
+    let _ = std::fs::remove_file(dir.join("evaluation_summary.json"));
     atomic_file::write_json(&dir.join(policy::MODEL_FILE), model_cfg)?;
     atomic_file::write_json(&dir.join("training.json"), cfg)?;
     atomic_file::write_json(&dir.join(policy::STATS_FILE), &dataset.stats)?;

@@ -149,8 +149,14 @@ fn small_pipeline_end_to_end() {
     }
     assert!(first.contains("overall"), "{first}");
 
-    // Everything is cached the second time.
+    let model_summary = std::fs::read(model.join("evaluation_summary.json")).unwrap();
+
+    // Everything is cached the second time, and the model's own evaluation record is kept.
     let second = pipeline(&root);
+    assert_eq!(
+        std::fs::read(model.join("evaluation_summary.json")).unwrap(),
+        model_summary
+    );
     assert!(
         second.contains("is up to date") && second.contains("evaluate: cached"),
         "{second}"
