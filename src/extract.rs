@@ -36,6 +36,8 @@ pub struct DatasetConfig {
     pub sample_every: usize,
     /// Range clip for normalisation, m.
     pub range_clip: f32,
+    /// Steering normalisation = this × the vehicle's steering limit (≥ 1).
+    pub steering_headroom: f32,
 }
 
 impl DatasetConfig {
@@ -48,6 +50,12 @@ impl DatasetConfig {
             crate::configs::load_area(dir, "dataset.ron", include_str!("../configs/dataset.ron"))?;
         if c.sample_every == 0 {
             bail!("dataset.sample_every must be ≥ 1");
+        }
+        if !(c.steering_headroom >= 1.0) {
+            bail!(
+                "dataset.steering_headroom must be ≥ 1, found {}",
+                c.steering_headroom
+            );
         }
         Ok(c)
     }
@@ -291,7 +299,7 @@ fn extract_episodes(
         &val,
         beams,
         settings.range_clip,
-        vehicle.s_max as f32,
+        vehicle.s_max as f32 * settings.steering_headroom,
         vehicle.v_max as f32,
     );
     let manifest = Manifest {
