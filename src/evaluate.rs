@@ -35,8 +35,10 @@ pub struct EvaluationConfig {
     pub lidar_period_steps: u32,
     /// Time limit = goal / this, m/s.
     pub min_average_speed: f64,
-    /// Write every episode's MCAP.
+    /// Write the MCAP (and config, result) of every model episode (≈ 30 MB per 2-lap episode).
     pub record: bool,
+    /// Also write the expert reference episodes' files (doubles the disk use).
+    pub record_expert: bool,
     /// Evaluate the expert too.
     pub expert_reference: bool,
     /// Parallel episodes; 0 = all cores.
@@ -157,7 +159,7 @@ pub fn evaluate(
     sim.lidar.period_steps = e.lidar_period_steps;
     sim.validate()?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let jobs = |driver: &str| -> Vec<EpisodeJob> {
+    let jobs = |driver: &str, record: bool| -> Vec<EpisodeJob> {
         tracks
             .iter()
             .enumerate()
@@ -169,15 +171,13 @@ pub fn evaluate(
                 track: track.clone(),
                 config: sim.clone(),
                 seed,
-                dir: e
-                    .record
-                    .then(|| out.join(driver).join("episodes").join(seed.to_string())),
+                dir: record.then(|| out.join(driver).join("episodes").join(seed.to_string())),
             })
             .collect()
     };
     let shared = Mutex::new(policy);
     let model_results = run_jobs(
-        &jobs("model"),
+        &jobs("model", e.record),
         e.workers,
         "evaluate model",
         |_| {
@@ -189,7 +189,7 @@ pub fn evaluate(
     )?;
     let expert_results = if e.expert_reference {
         run_jobs(
-            &jobs("expert"),
+            &jobs("expert", e.record_expert),
             e.workers,
             "evaluate expert",
             |job| Driver::PurePursuit(PurePursuit::new(job.config.expert.clone(), &job.track)),
