@@ -148,12 +148,12 @@ impl McapLog {
             topics::SCAN,
             protobuf(&mut writer, topics::SCAN, LaserScan::get_schema())?,
         );
-        for (topic, schema) in [
-            (topics::EGO_STATE, EGO_SCHEMA),
-            (topics::CONTROL, CONTROL_SCHEMA),
-            (topics::EXPERT_CONTROL, CONTROL_SCHEMA),
+        for (topic, name, schema) in [
+            (topics::EGO_STATE, "raceloop.EgoState", EGO_SCHEMA),
+            (topics::CONTROL, "raceloop.Control", CONTROL_SCHEMA),
+            (topics::EXPERT_CONTROL, "raceloop.Control", CONTROL_SCHEMA),
         ] {
-            let id = writer.add_schema(schema_title(schema), "jsonschema", schema.as_bytes())?;
+            let id = writer.add_schema(name, "jsonschema", schema.as_bytes())?;
             channels.insert(
                 topic,
                 writer.add_channel(id, topic, "json", &BTreeMap::new())?,
@@ -309,14 +309,6 @@ impl McapLog {
         let mut inner = self.writer.into_inner();
         std::io::Write::flush(&mut inner)?;
         Ok(())
-    }
-}
-
-fn schema_title(schema: &'static str) -> &'static str {
-    if schema.contains("raceloop.EgoState") {
-        "raceloop.EgoState"
-    } else {
-        "raceloop.Control"
     }
 }
 

@@ -284,11 +284,6 @@ impl Track {
         }
         Ok(())
     }
-
-    /// The path the expert follows: the raceline, or the centerline where the track has none.
-    pub fn racing_path(&self) -> &ClosedPath {
-        self.raceline.as_ref().map_or(&self.centerline, |r| &r.path)
-    }
 }
 
 #[cfg(test)]
