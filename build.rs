@@ -24,6 +24,17 @@ fn main() {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_default()
     );
+    let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
+    let crates: Vec<String> = ["bevy", "bevy_rapier2d", "burn", "mcap", "foxglove", "rayon"]
+        .iter()
+        .filter_map(|name| {
+            let at = lock.find(&format!("name = \"{name}\"\nversion = \""))?;
+            let rest = &lock[at + name.len() + 19..];
+            Some(format!("{name} {}", &rest[..rest.find('"')?]))
+        })
+        .collect();
+    println!("cargo:rustc-env=RACELOOP_CRATES={}", crates.join(", "));
+    println!("cargo:rerun-if-changed=Cargo.lock");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/index");
 }

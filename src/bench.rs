@@ -9,9 +9,7 @@ use raceloop_sim::{PurePursuit, Sim, SimConfig, StartMode, Track};
 use rand::SeedableRng;
 use serde::Serialize;
 
-use crate::cli::{
-    BenchCollectArgs, BenchInferArgs, BenchLidarArgs, BenchSimArgs, BenchTrainArgs, CollectArgs,
-};
+use crate::cli::{BenchCollectArgs, BenchInferArgs, BenchLidarArgs, BenchSimArgs, BenchTrainArgs};
 
 /// Reference: f1tenth_gym on this machine kind, one car, 1080-beam scan every step.
 const GYM_STEPS_PER_S: f64 = 6950.0;
@@ -159,16 +157,10 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
 }
 
 pub fn collect(args: &BenchCollectArgs) -> Result<()> {
-    let base = CollectArgs {
-        episodes: Some(args.episodes),
-        track: None,
-        seed: None,
-        workers: None,
-        out: None,
-        start: None,
-        laps: None,
-        configs: args.configs.clone(),
-    };
+    let base = crate::configs::Resolved::load(
+        &args.configs,
+        &[format!("collection.episodes={}", args.episodes)],
+    )?;
     let (c, sim) = crate::collect::resolve(&base)?;
     let t = Instant::now();
     let tracks = crate::collect::load_tracks(&c.tracks)?;
@@ -441,7 +433,9 @@ pub fn train(args: &BenchTrainArgs) -> Result<()> {
         num_beams: beams,
         outputs: 1,
     };
-    let (_, mut cfg) = crate::train_cmd::load_configs(std::path::Path::new("configs"))?;
+    let mut cfg = crate::configs::Resolved::load(std::path::Path::new("configs"), &[])?
+        .config
+        .training;
     cfg.epochs = 2;
     cfg.batch_size = args.batch_size;
     let mut epochs = Vec::new();

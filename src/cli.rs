@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// raceloop: learning-based autonomous racing in one binary.
@@ -24,8 +23,28 @@ pub struct Cli {
     pub headless: bool,
     #[command(flatten)]
     pub collect: CollectArgs,
+    #[command(flatten)]
+    pub tracking: crate::tracking::TrackingArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// Config files and Hydra-style overrides; shared by the commands that use configs.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ConfigArgs {
+    /// Directory of RON config files, one per area (sim, vehicle, lidar, expert, episode,
+    /// collection, dataset, model, training, evaluation); a missing file takes the shipped default.
+    #[arg(long, default_value = "configs")]
+    pub configs: PathBuf,
+    /// Run one job per combination of the sweeps in the overrides (`a=1,2`,
+    /// `a=range(100,105)`, `a=choice(x,y)`); each job is a child run of one tracked sweep run.
+    #[arg(short = 'm', long)]
+    pub multirun: bool,
+    /// Config overrides (Hydra's grammar): `training.lr=3e-4` sets an existing key, `+a.b=v` adds
+    /// one, `++a.b=v` adds or sets, `~a.b` removes one, `experiment=NAME` applies
+    /// `configs/experiment/NAME.ron` first.
+    #[arg(value_name = "OVERRIDE")]
+    pub overrides: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -40,6 +59,15 @@ pub enum Command {
     Evaluate(EvaluateArgs),
     /// Collect → extract → train → evaluate in one directory, every stage cached.
     Pipeline(PipelineArgs),
+    /// Lists recent tracked runs (from the MLflow file store) with their key metrics.
+    Runs(RunsArgs),
+    /// Prints where a model came from: training run, dataset version, collection runs, seeds,
+    /// configs and commits.
+    Lineage {
+        /// Model directory.
+        #[arg(default_value = "models/default")]
+        model: PathBuf,
+    },
     /// Recomputes a collection run's summary (the latest run under runs/ by default).
     Summarize {
         /// Run directory.
@@ -68,9 +96,8 @@ pub struct SimArgs {
 
 #[derive(Debug, Args)]
 pub struct ExtractArgs {
-    /// Collection run directories for training (and validation, without --val).
-    #[arg(required = true)]
-    pub runs: Vec<PathBuf>,
+    // The collection run directories for training (and validation, without --val) are the
+    // positional arguments without `=`, given among the overrides.
     /// Collection runs for validation.
     #[arg(long = "val")]
     pub val: Vec<PathBuf>,
@@ -83,9 +110,15 @@ pub struct ExtractArgs {
     /// Where dataset versions live.
     #[arg(long, default_value = "datasets")]
     pub datasets: PathBuf,
-    /// Directory of RON config files (dataset.ron).
-    #[arg(long, default_value = "configs")]
-    pub configs: PathBuf,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// How many runs to list, newest first.
+    #[arg(long, short = 'n', default_value_t = 20)]
+    pub limit: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -128,9 +161,8 @@ pub struct TrainArgs {
     /// Where model directories live.
     #[arg(long, default_value = "models")]
     pub models: PathBuf,
-    /// Directory of RON config files (model.ron, training.ron).
-    #[arg(long, default_value = "configs")]
-    pub configs: PathBuf,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 #[derive(Debug, Args)]
@@ -159,9 +191,8 @@ pub struct EvaluateArgs {
     /// Skip the expert reference row.
     #[arg(long)]
     pub no_expert: bool,
-    /// Directory of RON config files.
-    #[arg(long, default_value = "configs")]
-    pub configs: PathBuf,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 #[derive(Debug, Args)]
@@ -199,9 +230,8 @@ pub struct PipelineArgs {
     /// Where model directories live.
     #[arg(long, default_value = "models")]
     pub models: PathBuf,
-    /// Directory of RON config files.
-    #[arg(long, default_value = "configs")]
-    pub configs: PathBuf,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 /// Options of a collection (defaults from `configs/collection.ron`).
@@ -229,9 +259,8 @@ pub struct CollectArgs {
     /// Episode goal in laps [default: 0.25].
     #[arg(long)]
     pub laps: Option<f64>,
-    /// Directory of RON config files (a missing file takes the shipped default).
-    #[arg(long, default_value = "configs")]
-    pub configs: PathBuf,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -348,117 +377,4 @@ pub struct BenchSimArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
-}
-
-/// Runs the parsed command.
-pub fn run(cli: Cli) -> Result<()> {
-    let Some(command) = cli.command else {
-        if cli.headless {
-            return crate::collect::run(&cli.collect).map(|_| ());
-        }
-        anyhow::bail!(
-            "this build has no window (the `gui` feature); use `raceloop --headless` or a subcommand (see --help)"
-        );
-    };
-    match command {
-        Command::Collect(args) => crate::collect::run(&args).map(|_| ()),
-        Command::Summarize { run } => crate::collect::summarize(run.as_deref()),
-        Command::Extract(a) => {
-            let settings = crate::extract::DatasetConfig::load(&a.configs)?;
-            let (dir, m) = crate::extract::extract(
-                &a.runs,
-                &a.val,
-                a.rs_train,
-                a.rs_val,
-                &settings,
-                &a.datasets,
-            )?;
-            crate::extract::report(&dir, &m);
-            Ok(())
-        }
-        Command::Train(a) => {
-            let (mut model, mut training) = crate::train_cmd::load_configs(&a.configs)?;
-            if let Some(e) = a.epochs {
-                training.epochs = e;
-            }
-            if let Some(arch) = a.arch {
-                model.architecture = arch.into();
-            }
-            if let Some(o) = a.outputs {
-                model.outputs = o;
-            }
-            let version = a
-                .dataset
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let name = a.name.clone().unwrap_or_else(|| {
-                format!(
-                    "{}-{version}",
-                    if model.architecture == raceloop_learn::Architecture::Mlp {
-                        "mlp"
-                    } else {
-                        "tln"
-                    }
-                )
-            });
-            crate::train_cmd::train(&a.dataset, &name, &model, &training, &a.device, &a.models)
-                .map(|_| ())
-        }
-        Command::Evaluate(a) => {
-            let mut e = crate::evaluate::EvaluationConfig::load(&a.configs)?;
-            if let Some(t) = &a.track {
-                e.tracks = t.clone();
-            }
-            if let Some(n) = a.episodes {
-                e.episodes_per_track = n;
-            }
-            if let Some(s) = a.seed {
-                e.seed = s;
-            }
-            if let Some(l) = a.laps {
-                e.laps = l;
-            }
-            if let Some(w) = a.workers {
-                e.workers = w;
-            }
-            e.expert_reference &= !a.no_expert;
-            let name = a
-                .model
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "model".into());
-            let out = a
-                .out
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("runs").join(format!("eval-{name}")));
-            let sim = crate::drive::load_config(&a.configs)?;
-            let s = crate::evaluate::evaluate(&a.model, &e, &sim, &out)?;
-            print!("{}", crate::evaluate::table(&s));
-            println!("evaluation: {} ({:.1} s)", out.display(), s.wall_time_s);
-            Ok(())
-        }
-        Command::Pipeline(a) => crate::pipeline::run(&a).map(|_| ()),
-        Command::Drive(args) => crate::drive::run(&args),
-        Command::Bench(BenchCommand::Sim(args)) => crate::bench::sim(&args),
-        Command::Bench(BenchCommand::Collect(args)) => crate::bench::collect(&args),
-        Command::Bench(BenchCommand::Lidar(args)) => crate::bench::lidar(&args),
-        Command::Bench(BenchCommand::Train(args)) => crate::bench::train(&args),
-        Command::Bench(BenchCommand::Infer(args)) => crate::bench::infer(&args),
-        Command::Tracks => {
-            for name in raceloop_sim::track::shipped_names() {
-                let t = raceloop_sim::Track::load(name)?;
-                println!(
-                    "{name:14} {:7.1} m{}",
-                    t.centerline.length(),
-                    if t.raceline.is_some() {
-                        ""
-                    } else {
-                        "  (no raceline)"
-                    }
-                );
-            }
-            Ok(())
-        }
-    }
 }

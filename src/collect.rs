@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::cli::{CollectArgs, StartArg};
+use crate::configs::Resolved;
 use crate::headless::{EpisodeJob, Interrupted, finished_result, run_episode};
 use crate::provenance::Versions;
 use crate::result::EpisodeResult;
@@ -24,7 +25,7 @@ use crate::sim_plugin::{Driver, SteeringNoise};
 use crate::summary::{self, Summary};
 use crate::{STOP, atomic_file};
 
-/// Collection settings (`configs/collection.ron`).
+/// Collection settings (`configs/collection.ron`, override keys `collection.*`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CollectionConfig {
@@ -46,20 +47,6 @@ pub struct CollectionConfig {
     pub steering_noise: f64,
     /// Time constant of that noise, s.
     pub steering_noise_tau: f64,
-}
-
-impl CollectionConfig {
-    /// Reads `dir/collection.ron`, or the shipped default when absent.
-    ///
-    /// # Errors
-    /// Read and parse errors naming the file, line and field.
-    pub fn load(dir: &Path) -> Result<Self> {
-        crate::configs::load_area(
-            dir,
-            "collection.ron",
-            include_str!("../configs/collection.ron"),
-        )
-    }
 }
 
 /// `run.json`: how a collection run was made.
@@ -117,31 +104,14 @@ pub fn digest(text: &str) -> String {
         .collect()
 }
 
-/// Resolved settings of a collection command.
-pub fn resolve(args: &CollectArgs) -> Result<(CollectionConfig, SimConfig)> {
-    let mut c = CollectionConfig::load(&args.configs)?;
-    let mut sim = crate::drive::load_config(&args.configs)?;
-    if let Some(n) = args.episodes {
-        c.episodes = n;
-    }
-    if let Some(s) = args.seed {
-        c.seed = s;
-    }
-    if let Some(t) = &args.track {
-        c.tracks = t.clone();
-    }
-    if let Some(w) = args.workers {
-        c.workers = w;
-    }
-    if let Some(l) = args.laps {
-        c.laps = l;
-    }
-    if let Some(s) = args.start {
-        c.start = match s {
-            StartArg::Grid => StartMode::Grid,
-            StartArg::Random => StartMode::Random,
-        };
-    }
+/// The collection settings and the simulation config of its episodes (the collection's goal,
+/// start mode and scan period replace the episode's and LiDAR's).
+///
+/// # Errors
+/// Out-of-range values after that.
+pub fn resolve(resolved: &Resolved) -> Result<(CollectionConfig, SimConfig)> {
+    let c = resolved.config.collection.clone();
+    let mut sim = resolved.sim();
     sim.episode.laps = c.laps;
     sim.episode.start.mode = c.start;
     sim.lidar.period_steps = c.lidar_period_steps;
@@ -149,13 +119,9 @@ pub fn resolve(args: &CollectArgs) -> Result<(CollectionConfig, SimConfig)> {
     Ok((c, sim))
 }
 
-/// Runs (or resumes) a collection and writes its summary. Returns the run directory.
-///
-/// # Errors
-/// Bad settings, I/O errors, or [`Interrupted`] after Ctrl-C (finished episodes are kept).
-pub fn run(args: &CollectArgs) -> Result<PathBuf> {
-    let (c, sim) = resolve(args)?;
-    let tracks = load_tracks(&c.tracks)?;
+/// The default run directory of a collection: `runs/collect-<hash of what the episodes depend on>`
+/// (not the worker count), so that the same command resumes.
+pub fn default_dir(c: &CollectionConfig, sim: &SimConfig, tracks: &[Arc<Track>]) -> PathBuf {
     let names: Vec<String> = tracks.iter().map(|t| t.name.clone()).collect();
     let key = format!(
         "{}|{}|{}|{}|{}|{}",
@@ -166,14 +132,53 @@ pub fn run(args: &CollectArgs) -> Result<PathBuf> {
         c.steering_noise_tau,
         sim.to_ron()
     );
-    let dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("runs").join(format!("collect-{}", digest(&key))));
+    PathBuf::from("runs").join(format!("collect-{}", digest(&key)))
+}
+
+/// The command-line flags of `raceloop collect` as overrides.
+pub fn flag_overrides(args: &CollectArgs) -> Vec<String> {
+    let mut o = Vec::new();
+    if let Some(n) = args.episodes {
+        o.push(format!("collection.episodes={n}"));
+    }
+    if let Some(s) = args.seed {
+        o.push(format!("collection.seed={s}"));
+    }
+    if let Some(t) = &args.track {
+        o.push(format!("collection.tracks='{t}'"));
+    }
+    if let Some(w) = args.workers {
+        o.push(format!("collection.workers={w}"));
+    }
+    if let Some(l) = args.laps {
+        o.push(format!("collection.laps={l}"));
+    }
+    if let Some(s) = args.start {
+        o.push(format!(
+            "collection.start={}",
+            match s {
+                StartArg::Grid => "Grid",
+                StartArg::Random => "Random",
+            }
+        ));
+    }
+    o
+}
+
+/// Runs (or resumes) a collection into `out` (default: [`default_dir`]) and writes its summary.
+/// Returns the run directory, its summary and the wall time, s.
+///
+/// # Errors
+/// Bad settings, I/O errors, or [`Interrupted`] after Ctrl-C (finished episodes are kept).
+pub fn run(resolved: &Resolved, out: Option<&Path>) -> Result<(PathBuf, Summary, f64)> {
+    let t0 = Instant::now();
+    let (c, sim) = resolve(resolved)?;
+    let tracks = load_tracks(&c.tracks)?;
+    let dir = out.map_or_else(|| default_dir(&c, &sim, &tracks), Path::to_path_buf);
     let (dir, summary) = collect(&dir, &c, &sim, &tracks)?;
     println!("{}", summary.line());
     println!("run: {}", dir.display());
-    Ok(dir)
+    Ok((dir, summary, t0.elapsed().as_secs_f64()))
 }
 
 /// Collects `c.episodes` expert episodes into `dir` (resuming), then summarises.

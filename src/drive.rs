@@ -2,24 +2,17 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use raceloop_sim::{PurePursuit, Sim, SimConfig, StartMode, Track};
 
 use crate::cli::{DriveArgs, StartArg};
 
-/// Loads the simulation config from `dir`. The default `configs` directory may be absent (running
-/// outside the repository): then the shipped defaults, compiled in, apply.
+/// Loads the simulation config from `dir` (see [`Resolved::load`]).
 ///
 /// # Errors
-/// Any other missing directory, and parse or range errors naming file, line and field.
+/// A missing non-default directory, and parse or range errors naming file, line and field.
 pub fn load_config(dir: &std::path::Path) -> Result<SimConfig> {
-    if dir.is_dir() {
-        SimConfig::load_dir(dir).with_context(|| format!("loading configs from {}", dir.display()))
-    } else if dir == std::path::Path::new("configs") {
-        Ok(SimConfig::default())
-    } else {
-        anyhow::bail!("config directory {} not found", dir.display())
-    }
+    Ok(crate::configs::Resolved::load(dir, &[])?.sim())
 }
 
 pub fn run(args: &DriveArgs) -> Result<()> {

@@ -45,20 +45,6 @@ pub struct EvaluationConfig {
     pub workers: usize,
 }
 
-impl EvaluationConfig {
-    /// Reads `dir/evaluation.ron`, or the shipped default.
-    ///
-    /// # Errors
-    /// Parse errors naming file, line and field.
-    pub fn load(dir: &Path) -> Result<Self> {
-        crate::configs::load_area(
-            dir,
-            "evaluation.ron",
-            include_str!("../configs/evaluation.ron"),
-        )
-    }
-}
-
 /// Aggregates of one driver on one track.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrackMetrics {

@@ -41,13 +41,12 @@ pub struct DatasetConfig {
 }
 
 impl DatasetConfig {
-    /// Reads `dir/dataset.ron`, or the shipped default.
+    /// Checks value ranges.
     ///
     /// # Errors
-    /// Parse errors naming file, line and field.
-    pub fn load(dir: &Path) -> Result<Self> {
-        let c: Self =
-            crate::configs::load_area(dir, "dataset.ron", include_str!("../configs/dataset.ron"))?;
+    /// The field out of range.
+    pub fn validate(&self) -> Result<()> {
+        let c = self;
         if c.sample_every == 0 {
             bail!("dataset.sample_every must be ≥ 1");
         }
@@ -57,7 +56,7 @@ impl DatasetConfig {
                 c.steering_headroom
             );
         }
-        Ok(c)
+        Ok(())
     }
 }
 
@@ -272,6 +271,9 @@ fn extract_episodes(
     if let Ok(manifest) = atomic_file::read_json::<Manifest>(&dir.join("manifest.json"))
         && dir.join("data.safetensors").is_file()
     {
+        if !crate::dvc::dvc_file(&dir).is_file() {
+            crate::dvc::write(&dir)?;
+        }
         return Ok((dir, manifest));
     }
     let (mut train, mut val) = (Split::default(), Split::default());
@@ -314,6 +316,7 @@ fn extract_episodes(
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Dataset { train, val, stats }.save(&dir)?;
     atomic_file::write_json(&dir.join("manifest.json"), &manifest)?;
+    crate::dvc::write(&dir)?;
     Ok((dir, manifest))
 }
 

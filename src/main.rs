@@ -4,18 +4,24 @@ mod atomic_file;
 mod bench;
 mod cli;
 mod collect;
+mod commands;
 mod configs;
 mod drive;
+mod dvc;
 mod evaluate;
 mod extract;
 mod headless;
 mod model_driver;
+mod overrides;
 mod pipeline;
 mod provenance;
 mod record;
 mod result;
+mod runs;
 mod sim_plugin;
+mod stage_metrics;
 mod summary;
+mod tracking;
 mod train_cmd;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,7 +48,7 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .without_time()
         .init();
-    match cli::run(cli) {
+    match commands::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

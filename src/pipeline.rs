@@ -15,8 +15,11 @@ use sha2::{Digest, Sha256};
 use crate::atomic_file;
 use crate::cli::PipelineArgs;
 use crate::collect::{CollectionConfig, collect, load_tracks};
+use crate::configs::Resolved;
 use crate::evaluate::{EvaluationConfig, EvaluationSummary, evaluate, table};
-use crate::extract::{DatasetConfig, extract};
+use crate::extract::extract;
+use crate::stage_metrics;
+use crate::tracking::{Run, Tracker};
 
 /// Prints and appends to `pipeline.log`.
 struct Log(std::fs::File);
@@ -34,20 +37,27 @@ struct StageTime {
     seconds: f64,
 }
 
-/// Runs the whole loop. Returns the pipeline directory.
+/// Runs the whole loop as version `version` (the `--version` name, suffixed by the job number
+/// in a sweep). Each stage is a child run of `parent`. Returns the pipeline directory.
 ///
 /// # Errors
 /// Any stage's error.
-pub fn run(args: &PipelineArgs) -> Result<PathBuf> {
-    let dir = args.out.join(&args.version);
+pub fn run(
+    args: &PipelineArgs,
+    version: &str,
+    resolved: &Resolved,
+    tracker: &Tracker,
+    parent: &Run,
+) -> Result<PathBuf> {
+    let dir = args.out.join(version);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    resolved.save(&dir)?;
     let mut log = Log(OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.join("pipeline.log"))?);
     log.line(&format!(
-        "pipeline {} — {}",
-        args.version,
+        "pipeline {version} — {}",
         std::env::args().collect::<Vec<_>>().join(" ")
     ));
     let t_all = Instant::now();
@@ -60,17 +70,15 @@ pub fn run(args: &PipelineArgs) -> Result<PathBuf> {
             seconds,
         });
     };
+    // A stage's tracked run: a child of the pipeline's, with the same params.
+    let child = |command: &str, name: &str| -> Result<Run> {
+        let run = tracker.start(command, &format!("{version}/{name}"), Some(parent))?;
+        stage_metrics::config(&run, resolved)?;
+        Ok(run)
+    };
 
-    let sim = crate::drive::load_config(&args.configs)?;
-    let mut c = CollectionConfig::load(&args.configs)?;
-    if let Some(t) = &args.track {
-        c.tracks = t.clone();
-    }
-    let mut run_sim = sim.clone();
-    run_sim.episode.laps = c.laps;
-    run_sim.episode.start.mode = c.start;
-    run_sim.lidar.period_steps = c.lidar_period_steps;
-    run_sim.validate()?;
+    let (c, run_sim) = crate::collect::resolve(resolved)?;
+    let sim = resolved.sim();
     let t = Instant::now();
     let tracks = load_tracks(&c.tracks)?;
     let mut runs = Vec::new();
@@ -83,7 +91,14 @@ pub fn run(args: &PipelineArgs) -> Result<PathBuf> {
             seed,
             ..c.clone()
         };
-        let (run, s) = collect(&dir.join(format!("collect-{name}")), &cc, &run_sim, &tracks)?;
+        let tracked = child("collect", &format!("collect-{name}"))?;
+        let t_run = Instant::now();
+        let result = collect(&dir.join(format!("collect-{name}")), &cc, &run_sim, &tracks)
+            .and_then(|(run, s)| {
+                stage_metrics::collection(&tracked, &run, &s, t_run.elapsed().as_secs_f64(), seed)?;
+                Ok((run, s))
+            });
+        let (run, s) = tracked.end_with(result)?;
         log.line(&format!(
             "collect {name} (seeds {seed}..{}): {}",
             seed + episodes as u64,
@@ -95,15 +110,20 @@ pub fn run(args: &PipelineArgs) -> Result<PathBuf> {
     stage("collect", t, &mut log);
 
     let t = Instant::now();
-    let settings = DatasetConfig::load(&args.configs)?;
-    let (dataset, manifest) = extract(
+    let tracked = child("extract", "extract")?;
+    let result = extract(
         &[train_run.clone()],
         &[val_run.clone()],
         None,
         None,
-        &settings,
+        &resolved.config.dataset,
         &args.datasets,
-    )?;
+    )
+    .and_then(|(d, m)| {
+        stage_metrics::dataset(&tracked, &d, &m)?;
+        Ok((d, m))
+    });
+    let (dataset, manifest) = tracked.end_with(result)?;
     log.line(&format!(
         "extract: dataset {} — {} train / {} val samples from {} / {} episodes; dropped {:?}",
         manifest.version,
@@ -116,58 +136,34 @@ pub fn run(args: &PipelineArgs) -> Result<PathBuf> {
     stage("extract", t, &mut log);
 
     let t = Instant::now();
-    let (mut model_cfg, mut train_cfg) = crate::train_cmd::load_configs(&args.configs)?;
-    if let Some(e) = args.epochs {
-        train_cfg.epochs = e;
-    }
-    if let Some(a) = args.arch {
-        model_cfg.architecture = a.into();
-    }
-    let model = crate::train_cmd::train(
+    let tracked = child("train", "train")?;
+    let result = crate::train_cmd::train(
         &dataset,
-        &args.version,
-        &model_cfg,
-        &train_cfg,
+        version,
+        &resolved.config.model,
+        &resolved.config.training,
         &args.device,
         &args.models,
-    )?;
+        &tracked,
+    )
+    .and_then(|m| {
+        resolved.save(&m)?;
+        stage_metrics::model(&tracked, &m, resolved)?;
+        Ok(m)
+    });
+    let model = tracked.end_with(result)?;
     log.line(&format!("train: {}", model.display()));
     stage("train", t, &mut log);
 
     let t = Instant::now();
-    let mut e = EvaluationConfig::load(&args.configs)?;
-    if let Some(n) = args.eval_episodes {
-        e.episodes_per_track = n;
-    }
-    if let Some(t) = &args.track {
-        e.tracks = t.clone();
-    }
+    let e = resolved.config.evaluation.clone();
     let eval_dir = dir.join("evaluation");
-    let weights = std::fs::read(model.join(raceloop_learn::policy::WEIGHTS_FILE))?;
-    let key: String = Sha256::digest(
-        [
-            weights.as_slice(),
-            serde_json::to_string(&e)?.as_bytes(),
-            sim.to_ron().as_bytes(),
-        ]
-        .concat(),
-    )
-    .iter()
-    .take(8)
-    .map(|b| format!("{b:02x}"))
-    .collect();
-    let cached =
-        std::fs::read_to_string(eval_dir.join("evaluation.key")).is_ok_and(|k| k.trim() == key);
-    let summary: EvaluationSummary = if cached && eval_dir.join("evaluation_summary.json").is_file()
-    {
-        log.line("evaluate: cached (same model and settings)");
-        atomic_file::read_json(&eval_dir.join("evaluation_summary.json"))?
-    } else {
-        let _ = std::fs::remove_dir_all(&eval_dir);
-        let s = evaluate(&model, &e, &sim, &eval_dir)?;
-        atomic_file::write(&eval_dir.join("evaluation.key"), &key)?;
-        s
-    };
+    let tracked = child("evaluate", "evaluate")?;
+    let result = evaluate_cached(&model, &e, &sim, &eval_dir, &mut log).and_then(|s| {
+        stage_metrics::evaluation(&tracked, &eval_dir, &s)?;
+        Ok(s)
+    });
+    let summary = tracked.end_with(result)?;
     // The model's own record is the evaluation of its first pipeline run; later runs (possibly
     // with other settings) keep theirs in the pipeline directory.
     if !model.join("evaluation_summary.json").is_file() {
@@ -177,7 +173,7 @@ pub fn run(args: &PipelineArgs) -> Result<PathBuf> {
     log.line(&table(&summary));
     atomic_file::write_json(
         &dir.join("pipeline.json"),
-        &serde_json::json!({"version": args.version, "stages": times, "total_s": t_all.elapsed().as_secs_f64(), "dataset": dataset, "model": model, "evaluation": eval_dir}),
+        &serde_json::json!({"version": version, "stages": times, "total_s": t_all.elapsed().as_secs_f64(), "dataset": dataset, "model": model, "evaluation": eval_dir}),
     )?;
     log.line(&format!("total {:.1} s", t_all.elapsed().as_secs_f64()));
     log.line(&format!(
@@ -196,4 +192,38 @@ pub fn run(args: &PipelineArgs) -> Result<PathBuf> {
         dir.join("pipeline.log").display()
     ));
     Ok(dir)
+}
+
+/// Evaluates `model` into `eval_dir`, or reuses the evaluation there when the model's weights
+/// and the settings are unchanged (`evaluation.key`).
+fn evaluate_cached(
+    model: &std::path::Path,
+    e: &EvaluationConfig,
+    sim: &raceloop_sim::SimConfig,
+    eval_dir: &std::path::Path,
+    log: &mut Log,
+) -> Result<EvaluationSummary> {
+    let weights = std::fs::read(model.join(raceloop_learn::policy::WEIGHTS_FILE))?;
+    let key: String = Sha256::digest(
+        [
+            weights.as_slice(),
+            serde_json::to_string(e)?.as_bytes(),
+            sim.to_ron().as_bytes(),
+        ]
+        .concat(),
+    )
+    .iter()
+    .take(8)
+    .map(|b| format!("{b:02x}"))
+    .collect();
+    let cached =
+        std::fs::read_to_string(eval_dir.join("evaluation.key")).is_ok_and(|k| k.trim() == key);
+    if cached && eval_dir.join("evaluation_summary.json").is_file() {
+        log.line("evaluate: cached (same model and settings)");
+        return atomic_file::read_json(&eval_dir.join("evaluation_summary.json"));
+    }
+    let _ = std::fs::remove_dir_all(eval_dir);
+    let s = evaluate(model, e, sim, eval_dir)?;
+    atomic_file::write(&eval_dir.join("evaluation.key"), &key)?;
+    Ok(s)
 }

@@ -11,6 +11,52 @@ pub const GIT_DIRTY: &str = env!("RACELOOP_GIT_DIRTY");
 /// `rustc --version` of the build.
 pub const RUSTC: &str = env!("RACELOOP_RUSTC");
 
+/// Versions of the key crates, from `Cargo.lock` (`bevy 0.19.1, burn 0.22.1, ...`).
+pub const CRATES: &str = env!("RACELOOP_CRATES");
+
+/// The CPU model and logical core count (`/proc/cpuinfo` on Linux).
+pub fn cpu() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{model} ({cores} cores)")
+}
+
+/// Provenance tags of a tracked run of `command` (`collect`, `train`, ...): the MLflow source
+/// tags and raceloop's own (`raceloop.*`).
+pub fn tags(command: &str) -> Vec<(String, String)> {
+    let v = Versions::current();
+    [
+        ("mlflow.source.name", format!("raceloop {command}")),
+        ("mlflow.source.type", "LOCAL".into()),
+        ("mlflow.source.git.commit", v.git_commit),
+        ("mlflow.user", crate::tracking::user()),
+        (
+            "raceloop.command",
+            std::env::args().collect::<Vec<_>>().join(" "),
+        ),
+        ("raceloop.git_dirty", v.git_dirty.to_string()),
+        ("raceloop.version", v.raceloop),
+        ("raceloop.rustc", v.rustc),
+        ("raceloop.crates", CRATES.into()),
+        (
+            "raceloop.os",
+            format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+        ),
+        ("raceloop.cpu", cpu()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
 /// Versions recorded with every run.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Versions {

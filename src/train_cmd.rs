@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::extract::Manifest;
 use crate::provenance::Versions;
+use crate::tracking::Run;
 use crate::{STOP, atomic_file};
 
 /// `lineage.json`: where a model came from.
@@ -35,17 +36,9 @@ pub struct Lineage {
     pub best_val_loss: f64,
     /// Wall time of training, s.
     pub train_seconds: f64,
-}
-
-/// The model and training configs from `dir` (shipped defaults for missing files).
-///
-/// # Errors
-/// Parse errors naming file, line and field.
-pub fn load_configs(dir: &Path) -> Result<(ModelConfig, TrainConfig)> {
-    Ok((
-        crate::configs::load_area(dir, "model.ron", include_str!("../configs/model.ron"))?,
-        crate::configs::load_area(dir, "training.ron", include_str!("../configs/training.ron"))?,
-    ))
+    /// MLflow run id of the training run (empty when not tracked).
+    #[serde(default)]
+    pub tracking_run: String,
 }
 
 /// A short hash of the model and training configs.
@@ -89,6 +82,7 @@ pub fn train(
     cfg: &TrainConfig,
     device_name: &str,
     models_root: &Path,
+    run: &Run,
 ) -> Result<PathBuf> {
     let manifest: Manifest = atomic_file::read_json(&dataset_dir.join("manifest.json"))
         .with_context(|| {
@@ -140,6 +134,18 @@ pub fn train(
             }
             Progress::Epoch(m) => {
                 last_val = format!(", val {:.5}", m.val_loss);
+                if let Err(e) = run.log_metrics(
+                    &[
+                        ("train_loss", m.train_loss),
+                        ("val_loss", m.val_loss),
+                        ("lr", m.lr),
+                        ("samples_per_s", m.samples_per_s),
+                        ("epoch_seconds", m.seconds),
+                    ],
+                    m.epoch as i64,
+                ) {
+                    tracing::warn!("tracking: {e:#}");
+                }
                 let line = format!(
                     "epoch {:>3}: train loss {:.5}  val loss {:.5}  {:.1} s  {:.0} samples/s",
                     m.epoch, m.train_loss, m.val_loss, m.seconds, m.samples_per_s
@@ -195,6 +201,7 @@ pub fn train(
         best_epoch: trained.best_epoch,
         best_val_loss: best.val_loss,
         train_seconds: t0.elapsed().as_secs_f64(),
+        tracking_run: run.id.clone(),
     };
     atomic_file::write_json(&dir.join("lineage.json"), &lineage)?;
     println!(

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn raceloop() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_raceloop"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_raceloop"));
+    cmd.env("MLFLOW_TRACKING_URI", scratch("mlruns"));
+    cmd
 }
 
 fn scratch(name: &str) -> PathBuf {

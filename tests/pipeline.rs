@@ -33,6 +33,8 @@ fn pipeline(root: &Path) -> String {
         .arg(root.join("datasets"))
         .arg("--models")
         .arg(root.join("models"))
+        .arg("--tracking-uri")
+        .arg(root.join("mlruns"))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -1,0 +1,312 @@
+//! Experiment tracking in MLflow's data model: every command is a run with params (the
+//! flattened resolved config), metric time series, tags (provenance) and artifacts.
+//!
+//! Stores: an MLflow file-store tree (`mlruns/`, the default; no server needed) or an MLflow
+//! tracking server through its REST API (`--tracking-uri http://HOST:PORT`).
+//! Reference: <https://mlflow.org/docs/latest/api_reference/rest-api.html>.
+
+mod file_store;
+mod rest;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+use clap::Args;
+
+pub use file_store::FileStore;
+
+/// Where and how runs are tracked (global options).
+#[derive(Debug, Clone, Args)]
+pub struct TrackingArgs {
+    /// Tracking store: a directory (an MLflow file store) or an MLflow server `http://HOST:PORT`.
+    #[arg(
+        long,
+        global = true,
+        env = "MLFLOW_TRACKING_URI",
+        default_value = "mlruns"
+    )]
+    pub tracking_uri: String,
+    /// MLflow experiment that runs are logged to (created when missing).
+    #[arg(
+        long,
+        global = true,
+        env = "MLFLOW_EXPERIMENT_NAME",
+        default_value = "raceloop"
+    )]
+    pub experiment_name: String,
+    /// Run name [default: the command and a timestamp].
+    #[arg(long, global = true)]
+    pub run_name: Option<String>,
+    /// A free-text note on the run (intent, observations, next action): `mlflow.note.content`.
+    #[arg(long, global = true)]
+    pub note: Option<String>,
+    /// Do not track this invocation.
+    #[arg(long, global = true)]
+    pub no_tracking: bool,
+}
+
+/// How a run ended (MLflow's `RunStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Completed.
+    Finished,
+    /// Ended with an error.
+    Failed,
+    /// Stopped by the user (Ctrl-C).
+    Killed,
+}
+
+impl Status {
+    /// MLflow's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Finished => "FINISHED",
+            Self::Failed => "FAILED",
+            Self::Killed => "KILLED",
+        }
+    }
+
+    /// MLflow's number in a file store's `meta.yaml`.
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Finished => 3,
+            Self::Failed => 4,
+            Self::Killed => 5,
+        }
+    }
+}
+
+/// One metric observation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    /// Name (letters, digits, `_ - . /` and spaces).
+    pub key: String,
+    /// Value.
+    pub value: f64,
+    /// Wall-clock time, ms since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// Step (epoch, episode, ...).
+    pub step: i64,
+}
+
+/// What a tracking store does: the subset of MLflow's tracking API that raceloop uses.
+trait Store: Send + Sync {
+    fn experiment_id(&self, name: &str) -> Result<String>;
+    fn create_run(&self, experiment_id: &str, name: &str, start_ms: u64) -> Result<String>;
+    fn log_batch(
+        &self,
+        run: &str,
+        params: &[(String, String)],
+        metrics: &[Metric],
+        tags: &[(String, String)],
+    ) -> Result<()>;
+    fn log_artifact(&self, run: &str, local: &Path, artifact_path: &str) -> Result<()>;
+    fn end_run(&self, run: &str, status: Status, end_ms: u64) -> Result<()>;
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A connection to a store and an experiment; hands out runs.
+#[derive(Clone)]
+pub struct Tracker {
+    store: Option<Arc<dyn Store>>,
+    experiment_id: String,
+    args: TrackingArgs,
+}
+
+impl Tracker {
+    /// Opens the store named by `args` and finds or creates its experiment.
+    ///
+    /// # Errors
+    /// An unreachable server, an unwritable directory, or a malformed store.
+    pub fn open(args: &TrackingArgs) -> Result<Self> {
+        if args.no_tracking {
+            return Ok(Self {
+                store: None,
+                experiment_id: String::new(),
+                args: args.clone(),
+            });
+        }
+        let uri = &args.tracking_uri;
+        let store: Arc<dyn Store> = if uri.starts_with("http://") || uri.starts_with("https://") {
+            Arc::new(rest::RestStore::new(uri))
+        } else {
+            let dir = uri.strip_prefix("file://").unwrap_or(uri);
+            Arc::new(FileStore::new(PathBuf::from(dir))?)
+        };
+        let experiment_id = store.experiment_id(&args.experiment_name)?;
+        Ok(Self {
+            store: Some(store),
+            experiment_id,
+            args: args.clone(),
+        })
+    }
+
+    /// Starts a run named `name` (the `--run-name` option wins for a top-level run), with the
+    /// provenance tags, the note, and `parent`'s id as `mlflow.parentRunId`.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn start(&self, command: &str, name: &str, parent: Option<&Run>) -> Result<Run> {
+        let Some(store) = &self.store else {
+            return Ok(Run {
+                store: None,
+                id: String::new(),
+            });
+        };
+        let name = match (&self.args.run_name, parent) {
+            (Some(n), None) => n.clone(),
+            _ => name.to_string(),
+        };
+        let id = store.create_run(&self.experiment_id, &name, now_ms())?;
+        let run = Run {
+            store: Some(store.clone()),
+            id,
+        };
+        let mut tags = crate::provenance::tags(command);
+        tags.push(("mlflow.runName".into(), name));
+        if let Some(p) = parent.filter(|p| !p.id.is_empty()) {
+            tags.push(("mlflow.parentRunId".into(), p.id.clone()));
+        }
+        if let Some(note) = &self.args.note {
+            tags.push(("mlflow.note.content".into(), note.clone()));
+        }
+        run.set_tags(&tags)?;
+        Ok(run)
+    }
+
+    /// The store's location, for messages.
+    pub fn uri(&self) -> &str {
+        &self.args.tracking_uri
+    }
+}
+
+/// A tracked run. A run of a tracker opened with `--no-tracking` accepts and drops everything.
+pub struct Run {
+    store: Option<Arc<dyn Store>>,
+    /// MLflow run id (32 hex digits); empty when not tracked.
+    pub id: String,
+}
+
+impl Run {
+    /// Logs params (values are truncated to MLflow's 6,000 characters).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn log_params(&self, params: &[(String, String)]) -> Result<()> {
+        let Some(s) = &self.store else { return Ok(()) };
+        let params: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| (k.clone(), v.chars().take(6000).collect()))
+            .collect();
+        s.log_batch(&self.id, &params, &[], &[])
+    }
+
+    /// Sets tags.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn set_tags(&self, tags: &[(String, String)]) -> Result<()> {
+        let Some(s) = &self.store else { return Ok(()) };
+        s.log_batch(&self.id, &[], &[], tags)
+    }
+
+    /// Sets one tag.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn set_tag(&self, key: &str, value: impl ToString) -> Result<()> {
+        self.set_tags(&[(key.to_string(), value.to_string())])
+    }
+
+    /// Logs metric values at `step`, time-stamped now.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn log_metrics(&self, values: &[(&str, f64)], step: i64) -> Result<()> {
+        let Some(s) = &self.store else { return Ok(()) };
+        let t = now_ms();
+        let metrics: Vec<Metric> = values
+            .iter()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(k, v)| Metric {
+                key: k.to_string(),
+                value: *v,
+                timestamp_ms: t,
+                step,
+            })
+            .collect();
+        s.log_batch(&self.id, &[], &metrics, &[])
+    }
+
+    /// Copies a file or a directory (recursively) to the run's artifacts under `artifact_path`
+    /// (`""` for the root).
+    ///
+    /// # Errors
+    /// I/O or store errors.
+    pub fn log_artifact(&self, local: &Path, artifact_path: &str) -> Result<()> {
+        let Some(s) = &self.store else { return Ok(()) };
+        s.log_artifact(&self.id, local, artifact_path)
+    }
+
+    /// Ends the run.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn end(&self, status: Status) -> Result<()> {
+        let Some(s) = &self.store else { return Ok(()) };
+        s.end_run(&self.id, status, now_ms())
+    }
+
+    /// Ends the run with the status that `result` implies (Ctrl-C → KILLED) and passes it on.
+    pub fn end_with<T>(&self, result: Result<T>) -> Result<T> {
+        let status = match &result {
+            Ok(_) => Status::Finished,
+            Err(_) if crate::STOP.load(std::sync::atomic::Ordering::Relaxed) => Status::Killed,
+            Err(_) => Status::Failed,
+        };
+        if let Err(e) = self.end(status) {
+            tracing::warn!("could not end tracked run {}: {e:#}", self.id);
+        }
+        result
+    }
+}
+
+/// Files under `local` (itself when a file) with their path relative to `local`'s parent
+/// directory, `/`-separated, sorted.
+fn walk(local: &Path) -> Result<Vec<(PathBuf, String)>> {
+    let mut out = Vec::new();
+    let base = local.parent().unwrap_or(Path::new(""));
+    let mut stack = vec![local.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            for e in std::fs::read_dir(&p)? {
+                stack.push(e?.path());
+            }
+        } else {
+            let rel = p.strip_prefix(base).unwrap_or(&p);
+            let rel: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            out.push((p.clone(), rel.join("/")));
+        }
+    }
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(out)
+}
+
+/// The user for `mlflow.user` and a run's `user_id`.
+pub fn user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "raceloop".into())
+}
