@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every raceloop test: the Rust workspace (core crates and the app) and, for the interop
-# tests, independent Python readers (mcap, ...) installed into .venv from tests/requirements.txt.
+# tests, independent Python readers (mcap, mlflow, dvc) installed into .venv from tests/requirements.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ] || ! cmp -s tests/requirements.txt .venv/requirements.txt; then
@@ -10,3 +10,5 @@ if [ ! -x .venv/bin/python ] || ! cmp -s tests/requirements.txt .venv/requiremen
 fi
 export RACELOOP_PYTHON="$PWD/.venv/bin/python"
 cargo test --workspace --no-default-features "$@"
+# The test that starts a real MLflow server (ignored by plain `cargo test`).
+cargo test --no-default-features --test tracking -- --ignored
