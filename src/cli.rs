@@ -59,6 +59,9 @@ pub enum Command {
     Evaluate(EvaluateArgs),
     /// Collect → extract → train → evaluate in one directory, every stage cached.
     Pipeline(PipelineArgs),
+    /// Opens the window (the default without arguments): watch, drive, replay, train, evaluate.
+    #[cfg(feature = "gui")]
+    View(crate::view::ViewArgs),
     /// Lists recent tracked runs (from the MLflow file store) with their key metrics.
     Runs(RunsArgs),
     /// Prints where a model came from: training run, dataset version, collection runs, seeds,

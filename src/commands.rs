@@ -25,7 +25,7 @@ pub fn run(cli: Cli) -> Result<()> {
             return collect(&cli.collect, &tracking);
         }
         #[cfg(feature = "gui")]
-        return crate::view::run();
+        return crate::view::run(&crate::view::ViewArgs::default());
         #[cfg(not(feature = "gui"))]
         bail!(
             "this build has no window (the `gui` feature); use `raceloop --headless` or a subcommand (see --help)"
@@ -66,6 +66,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => train(&a, &tracking),
         Command::Evaluate(a) => evaluate(&a, &tracking),
         Command::Pipeline(a) => pipeline(&a, &tracking),
+        #[cfg(feature = "gui")]
+        Command::View(a) => crate::view::run(&a),
         Command::Runs(a) => crate::runs::list(&tracking, a.limit),
         Command::Lineage { model } => crate::runs::lineage(&model),
         Command::Summarize { run } => crate::collect::summarize(run.as_deref()),
@@ -160,6 +162,8 @@ fn train(a: &TrainArgs, tracking: &TrackingArgs) -> Result<()> {
             &a.device,
             &a.models,
             run,
+            &mut |_| {},
+            &|| crate::STOP.load(std::sync::atomic::Ordering::Relaxed),
         )?;
         stage_metrics::model(run, &dir, r)?;
         Ok(Some(dir))

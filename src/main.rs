@@ -23,6 +23,8 @@ mod stage_metrics;
 mod summary;
 mod tracking;
 mod train_cmd;
+#[cfg(feature = "gui")]
+mod view;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -145,6 +145,8 @@ pub fn run(
         &args.device,
         &args.models,
         &tracked,
+        &mut |_| {},
+        &|| crate::STOP.load(std::sync::atomic::Ordering::Relaxed),
     )
     .and_then(|m| {
         resolved.save(&m)?;

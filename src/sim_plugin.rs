@@ -87,6 +87,9 @@ pub enum Driver {
     NoisyExpert(PurePursuit, SteeringNoise),
     /// A learned policy, queried at every fresh scan; its last action is held in between.
     Model(Box<dyn ScanPolicy>),
+    /// A person: the window's keyboard system writes the [`Command`].
+    #[cfg_attr(not(feature = "gui"), allow(dead_code))]
+    Manual,
 }
 
 /// The command applied at the next step.
@@ -211,7 +214,7 @@ fn drive(
                 };
             }
             Driver::Model(policy) if scan.fresh => command.0 = policy.act(&scan.ranges),
-            Driver::Model(_) => {}
+            Driver::Model(_) | Driver::Manual => {}
         }
     }
 }

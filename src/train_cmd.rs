@@ -3,17 +3,16 @@
 //! `lineage.json`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use raceloop_learn::{Dataset, ModelConfig, Progress, TrainConfig, policy};
 use serde::{Deserialize, Serialize};
 
+use crate::atomic_file;
 use crate::extract::Manifest;
 use crate::provenance::Versions;
 use crate::tracking::Run;
-use crate::{STOP, atomic_file};
 
 /// `lineage.json`: where a model came from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -71,7 +70,9 @@ pub fn device(name: &str) -> Result<burn::prelude::Device> {
 }
 
 /// Trains on `dataset_dir` into `models_root/<name>`; reuses an existing model trained from the
-/// same dataset version with the same configs. Returns the model directory.
+/// same dataset version with the same configs. Per-epoch metrics go to `run`; `observe` sees
+/// every batch and epoch; `stop` ends training after the current batch (the best epoch so far
+/// is kept). Returns the model directory.
 ///
 /// # Errors
 /// Bad dataset or configs, I/O errors, or Ctrl-C before the first epoch ended.
@@ -83,6 +84,8 @@ pub fn train(
     device_name: &str,
     models_root: &Path,
     run: &Run,
+    observe: &mut dyn FnMut(&Progress),
+    stop: &dyn Fn() -> bool,
 ) -> Result<PathBuf> {
     let manifest: Manifest = atomic_file::read_json(&dataset_dir.join("manifest.json"))
         .with_context(|| {
@@ -124,7 +127,10 @@ pub fn train(
         model_cfg,
         cfg,
         &device,
-        &mut |p| match p {
+        &mut |p| match {
+            observe(&p);
+            p
+        } {
             Progress::Batch { epoch, loss, .. } => {
                 bar.inc(1);
                 bar.set_message(format!(
@@ -157,7 +163,7 @@ pub fn train(
                 }
             }
         },
-        &|| STOP.load(Ordering::Relaxed),
+        stop,
     )?;
     bar.finish_and_clear();
     if trained.metrics.is_empty() {

@@ -6,7 +6,11 @@ use std::process::Command;
 
 fn raceloop() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_raceloop"));
-    cmd.env("MLFLOW_TRACKING_URI", scratch("mlruns"));
+    // One store shared by the concurrent tests (and processes) of this file.
+    cmd.env(
+        "MLFLOW_TRACKING_URI",
+        std::env::temp_dir().join(format!("raceloop-test-{}-mlruns", std::process::id())),
+    );
     cmd
 }
 

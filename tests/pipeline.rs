@@ -163,5 +163,45 @@ fn small_pipeline_end_to_end() {
         second.contains("is up to date") && second.contains("evaluate: cached"),
         "{second}"
     );
+
+    // Tracking: each pipeline is a run whose five stages are its child runs (read by mlflow).
+    if let Ok(python) = std::env::var("RACELOOP_PYTHON") {
+        let out = Command::new(python)
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/read_mlflow.py"))
+            .arg(root.join("mlruns"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let runs = v["runs"].as_array().unwrap();
+        let parents: Vec<&serde_json::Value> = runs
+            .iter()
+            .filter(|r| r["tags"]["mlflow.parentRunId"].is_null())
+            .collect();
+        assert_eq!(parents.len(), 2, "two pipeline runs");
+        for p in parents {
+            let mut stages: Vec<&str> = runs
+                .iter()
+                .filter(|r| r["tags"]["mlflow.parentRunId"] == p["id"])
+                .map(|r| r["tags"]["mlflow.source.name"].as_str().unwrap())
+                .collect();
+            stages.sort();
+            assert_eq!(
+                stages,
+                [
+                    "raceloop collect",
+                    "raceloop collect",
+                    "raceloop evaluate",
+                    "raceloop extract",
+                    "raceloop train"
+                ]
+            );
+            assert_eq!(p["status"], "FINISHED");
+        }
+    }
     std::fs::remove_dir_all(&root).unwrap();
 }

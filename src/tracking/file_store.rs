@@ -232,8 +232,18 @@ impl Store for FileStore {
         if let Some(e) = self.experiments()?.into_iter().find(|e| e.name == name) {
             return Ok(e.experiment_id);
         }
-        // MLflow's file store draws random ids too, so concurrent creators do not collide.
-        let id = (uuid::Uuid::new_v4().as_u128() as u64 >> 1).to_string();
+        // The id is a hash of the name, so that concurrent processes creating the same
+        // experiment write the same directory (MLflow's own ids are random integers too).
+        use sha2::Digest;
+        let hash = sha2::Sha256::digest(name.as_bytes());
+        let id = (u64::from_le_bytes(hash[..8].try_into().expect("8 bytes")) >> 1).to_string();
+        let taken = yaml_read::<ExperimentMeta>(&self.root.join(&id).join("meta.yaml"))
+            .is_ok_and(|e| e.name != name);
+        let id = if taken {
+            (uuid::Uuid::new_v4().as_u128() as u64 >> 1).to_string()
+        } else {
+            id
+        };
         self.create_experiment(&id, name)?;
         Ok(id)
     }

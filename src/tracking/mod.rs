@@ -16,6 +16,8 @@ use anyhow::Result;
 use clap::Args;
 
 pub use file_store::FileStore;
+#[cfg(feature = "gui")]
+pub use file_store::RunRecord;
 
 /// Where and how runs are tracked (global options).
 #[derive(Debug, Clone, Args)]

@@ -1,0 +1,288 @@
+//! Background work started from the panels (collect + extract, training, evaluation), on
+//! threads so that the window never freezes. Each job is a tracked run, like its command.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use anyhow::Result;
+use bevy::prelude::*;
+use raceloop_learn::Progress;
+
+use crate::configs::Resolved;
+use crate::evaluate::EvaluationSummary;
+use crate::tracking::{Tracker, TrackingArgs};
+
+/// What a running job reports.
+#[derive(Debug, Default, Clone)]
+pub struct Report {
+    /// One line of status.
+    pub status: String,
+    /// Training loss per batch: (fractional epoch, loss).
+    pub batch_loss: Vec<[f64; 2]>,
+    /// Train and validation loss per epoch: (epoch, loss).
+    pub train_loss: Vec<[f64; 2]>,
+    /// See `train_loss`.
+    pub val_loss: Vec<[f64; 2]>,
+}
+
+/// What a finished job produced.
+pub enum Output {
+    /// A dataset directory.
+    Dataset(PathBuf),
+    /// A model directory.
+    Model(PathBuf),
+    /// An evaluation directory and its summary.
+    Evaluation(PathBuf, Box<EvaluationSummary>),
+}
+
+/// One background job.
+pub struct Job {
+    /// What it does.
+    pub name: String,
+    /// Live report.
+    pub report: Arc<Mutex<Report>>,
+    /// Set to stop it at the next batch or episode.
+    pub stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<Result<Output>>>,
+}
+
+/// The jobs of the window and their results.
+#[derive(Resource, Default)]
+pub struct Jobs {
+    /// The running job, if any (one at a time: they share the cores).
+    pub running: Option<Job>,
+    /// Last message (finished, failed).
+    pub last: String,
+    /// The last finished training's model directory.
+    pub trained: Option<PathBuf>,
+    /// The last finished dataset.
+    pub dataset: Option<PathBuf>,
+    /// The last evaluation.
+    pub evaluation: Option<(PathBuf, Box<EvaluationSummary>)>,
+    /// Report of the last finished job (to keep its curves on screen).
+    pub finished_report: Report,
+}
+
+fn tracking() -> TrackingArgs {
+    TrackingArgs {
+        tracking_uri: std::env::var("MLFLOW_TRACKING_URI").unwrap_or_else(|_| "mlruns".into()),
+        experiment_name: std::env::var("MLFLOW_EXPERIMENT_NAME")
+            .unwrap_or_else(|_| "raceloop".into()),
+        run_name: None,
+        note: Some("started from the window".into()),
+        no_tracking: false,
+    }
+}
+
+impl Jobs {
+    fn start(
+        &mut self,
+        name: String,
+        work: impl FnOnce(&Mutex<Report>, &AtomicBool) -> Result<Output> + Send + 'static,
+    ) {
+        if self.running.is_some() {
+            self.last = "a job is already running".into();
+            return;
+        }
+        let report = Arc::new(Mutex::new(Report {
+            status: "starting".into(),
+            ..Default::default()
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, s) = (report.clone(), stop.clone());
+        let handle = std::thread::spawn(move || work(&r, &s));
+        self.running = Some(Job {
+            name,
+            report,
+            stop,
+            handle: Some(handle),
+        });
+    }
+
+    /// Collects `episodes` expert episodes (collection config otherwise) and extracts a dataset.
+    pub fn collect(&mut self, resolved: Resolved, episodes: usize) {
+        self.start(
+            format!("collect {episodes} episodes + extract"),
+            move |report, stop| {
+                let tracker = Tracker::open(&tracking())?;
+                let resolved = Resolved::load(
+                    Path::new("configs"),
+                    &[
+                        resolved.overrides.clone(),
+                        vec![format!("collection.episodes={episodes}")],
+                    ]
+                    .concat(),
+                )?;
+                set(report, "collecting (see the terminal for progress)");
+                let run = tracker.start("collect", "collect-window", None)?;
+                crate::stage_metrics::config(&run, &resolved)?;
+                let seed = resolved.config.collection.seed;
+                let result = crate::collect::run(&resolved, None).and_then(|(dir, s, wall)| {
+                    crate::stage_metrics::collection(&run, &dir, &s, wall, seed)?;
+                    Ok(dir)
+                });
+                let dir = run.end_with(result)?;
+                if stop.load(Ordering::Relaxed) {
+                    anyhow::bail!("stopped");
+                }
+                set(report, &format!("extracting {}", dir.display()));
+                let run = tracker.start("extract", "extract-window", None)?;
+                crate::stage_metrics::config(&run, &resolved)?;
+                let result = crate::extract::extract(
+                    &[dir],
+                    &[],
+                    None,
+                    None,
+                    &resolved.config.dataset,
+                    Path::new("datasets"),
+                )
+                .and_then(|(dataset, manifest)| {
+                    crate::stage_metrics::dataset(&run, &dataset, &manifest)?;
+                    Ok(dataset)
+                });
+                Ok(Output::Dataset(run.end_with(result)?))
+            },
+        );
+    }
+
+    /// Trains a model named `name` on `dataset` with `resolved`'s model and training configs.
+    pub fn train(&mut self, resolved: Resolved, dataset: PathBuf, name: String) {
+        self.start(format!("train {name}"), move |report, stop| {
+            let tracker = Tracker::open(&tracking())?;
+            let run = tracker.start("train", &format!("train-{name}-window"), None)?;
+            crate::stage_metrics::config(&run, &resolved)?;
+            let batches_per_epoch = raceloop_learn::Dataset::load(&dataset)
+                .map(|d| {
+                    d.stats
+                        .train_samples
+                        .div_ceil(resolved.config.training.batch_size)
+                })
+                .unwrap_or(1)
+                .max(1);
+            let mut batch = 0usize;
+            let result = crate::train_cmd::train(
+                &dataset,
+                &name,
+                &resolved.config.model,
+                &resolved.config.training,
+                "cpu",
+                Path::new("models"),
+                &run,
+                &mut |p| {
+                    let mut r = report.lock().expect("not poisoned");
+                    match p {
+                        Progress::Batch { epoch, loss, .. } => {
+                            batch += 1;
+                            let x = (epoch - 1) as f64
+                                + (batch % batches_per_epoch) as f64 / batches_per_epoch as f64;
+                            r.batch_loss.push([x, *loss]);
+                            r.status = format!("epoch {epoch}: loss {loss:.5}");
+                        }
+                        Progress::Epoch(m) => {
+                            r.train_loss.push([m.epoch as f64, m.train_loss]);
+                            r.val_loss.push([m.epoch as f64, m.val_loss]);
+                        }
+                    }
+                },
+                &|| stop.load(Ordering::Relaxed),
+            )
+            .and_then(|dir| {
+                crate::stage_metrics::model(&run, &dir, &resolved)?;
+                resolved.save(&dir)?;
+                Ok(dir)
+            });
+            Ok(Output::Model(run.end_with(result)?))
+        });
+    }
+
+    /// Evaluates `model` on `tracks` with `episodes` per track into `runs/eval-<name>-window`.
+    pub fn evaluate(
+        &mut self,
+        resolved: Resolved,
+        model: PathBuf,
+        tracks: String,
+        episodes: usize,
+    ) {
+        let name = model
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into());
+        self.start(format!("evaluate {name}"), move |report, _| {
+            let tracker = Tracker::open(&tracking())?;
+            let resolved = Resolved::load(
+                Path::new("configs"),
+                &[
+                    resolved.overrides.clone(),
+                    vec![
+                        format!("evaluation.tracks='{tracks}'"),
+                        format!("evaluation.episodes_per_track={episodes}"),
+                    ],
+                ]
+                .concat(),
+            )?;
+            let run = tracker.start("evaluate", &format!("evaluate-{name}-window"), None)?;
+            crate::stage_metrics::config(&run, &resolved)?;
+            set(report, "evaluating (see the terminal for progress)");
+            let out = PathBuf::from("runs").join(format!("eval-{name}-window"));
+            let result = crate::evaluate::evaluate(
+                &model,
+                &resolved.config.evaluation,
+                &resolved.sim(),
+                &out,
+            )
+            .and_then(|s| {
+                crate::stage_metrics::evaluation(&run, &out, &s)?;
+                Ok(s)
+            });
+            let s = run.end_with(result)?;
+            Ok(Output::Evaluation(out, Box::new(s)))
+        });
+    }
+}
+
+fn set(report: &Mutex<Report>, status: &str) {
+    report.lock().expect("not poisoned").status = status.to_string();
+}
+
+/// Collects finished jobs.
+pub fn poll(mut jobs: ResMut<Jobs>) {
+    let finished = jobs
+        .running
+        .as_ref()
+        .is_some_and(|j| j.handle.as_ref().is_some_and(JoinHandle::is_finished));
+    if !finished {
+        return;
+    }
+    let mut job = jobs.running.take().expect("checked");
+    jobs.finished_report = job.report.lock().expect("not poisoned").clone();
+    let result = job
+        .handle
+        .take()
+        .expect("present")
+        .join()
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("the job panicked")));
+    jobs.last = match result {
+        Ok(Output::Dataset(d)) => {
+            let m = format!("{}: dataset {}", job.name, d.display());
+            jobs.dataset = Some(d);
+            m
+        }
+        Ok(Output::Model(d)) => {
+            let m = format!(
+                "{}: model {} (load it with the Model pilot)",
+                job.name,
+                d.display()
+            );
+            jobs.trained = Some(d);
+            m
+        }
+        Ok(Output::Evaluation(d, s)) => {
+            let m = format!("{}: {}", job.name, d.display());
+            jobs.evaluation = Some((d, s));
+            m
+        }
+        Err(e) => format!("{} failed: {e:#}", job.name),
+    };
+}

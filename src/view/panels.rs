@@ -1,0 +1,555 @@
+//! The egui panels: Episode (track, pilot, start, seed, reset, time controls, what to draw), the
+//! car's live values (HUD), Replay, Training, Evaluation and Runs.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bevy::prelude::*;
+use bevy_egui::{EguiContexts, egui};
+use egui_plot::{Legend, Line, Plot};
+
+use super::jobs::Jobs;
+use super::replay::Replay;
+use super::{Pilot, ResetEpisode, ViewConfig, ViewSettings, ViewState};
+use crate::sim_plugin::{Body, Car, Command, Episode, RaceTrack};
+
+/// Text fields and choices of the panels.
+pub struct Fields {
+    replay_path: String,
+    dataset: String,
+    collect_episodes: usize,
+    model_name: String,
+    epochs: usize,
+    lr: f64,
+    batch_size: usize,
+    mlp: bool,
+    eval_model: String,
+    eval_tracks: String,
+    eval_episodes: usize,
+    runs: Vec<crate::tracking::RunRecord>,
+    runs_loaded: bool,
+}
+
+impl Default for Fields {
+    fn default() -> Self {
+        Self {
+            replay_path: String::new(),
+            dataset: String::new(),
+            collect_episodes: 60,
+            model_name: "window".into(),
+            epochs: 5,
+            lr: 1e-3,
+            batch_size: 64,
+            mlp: false,
+            eval_model: "models/default".into(),
+            eval_tracks: "all".into(),
+            eval_episodes: 2,
+            runs: Vec::new(),
+            runs_loaded: false,
+        }
+    }
+}
+
+/// Live values of the car for the HUD.
+struct Hud {
+    speed: f64,
+    steering: f64,
+    command: Option<(f64, f64)>,
+    laps: u32,
+    lap_time: f64,
+    best_lap: Option<f64>,
+    progress: f64,
+    outcome: String,
+}
+
+/// Every panel, every frame.
+#[allow(clippy::too_many_arguments)]
+pub fn ui(
+    mut contexts: EguiContexts,
+    mut settings: ResMut<ViewSettings>,
+    config: Res<ViewConfig>,
+    mut track: ResMut<RaceTrack>,
+    mut reset: MessageWriter<ResetEpisode>,
+    cars: Query<(&Body, &Command, &Episode), With<Car>>,
+    mut replay: ResMut<Replay>,
+    state: Res<State<ViewState>>,
+    mut next: ResMut<NextState<ViewState>>,
+    mut jobs: ResMut<Jobs>,
+    mut fields: Local<Fields>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    let driving = *state.get() == ViewState::Drive;
+
+    egui::Window::new("Episode")
+        .default_pos([8.0, 8.0])
+        .default_width(250.0)
+        .show(ctx, |ui| {
+            let mut chosen = track.0.name.clone();
+            egui::ComboBox::from_label("track")
+                .selected_text(&chosen)
+                .show_ui(ui, |ui| {
+                    for name in &config.tracks {
+                        ui.selectable_value(&mut chosen, name.clone(), name);
+                    }
+                });
+            if chosen != track.0.name {
+                match raceloop_sim::Track::load(&chosen) {
+                    Ok(t) => {
+                        track.0 = Arc::new(t);
+                        reset.write(ResetEpisode);
+                        next.set(ViewState::Drive);
+                    }
+                    Err(e) => settings.message = format!("{e:#}"),
+                }
+            }
+            let before = settings.pilot;
+            ui.horizontal(|ui| {
+                for p in [Pilot::Manual, Pilot::PurePursuit, Pilot::Model] {
+                    ui.radio_value(&mut settings.pilot, p, p.label());
+                }
+            });
+            if settings.pilot == Pilot::Model {
+                let mut model = settings.model.display().to_string();
+                ui.horizontal(|ui| {
+                    ui.label("model");
+                    if ui.text_edit_singleline(&mut model).lost_focus() {
+                        reset.write(ResetEpisode);
+                    }
+                });
+                settings.model = PathBuf::from(model);
+            }
+            if settings.pilot != before {
+                reset.write(ResetEpisode);
+            }
+            ui.horizontal(|ui| {
+                ui.checkbox(&mut settings.random_start, "random start");
+                ui.label("seed");
+                ui.add(egui::DragValue::new(&mut settings.seed));
+            });
+            ui.horizontal(|ui| {
+                if ui.button("Reset (R)").clicked() {
+                    reset.write(ResetEpisode);
+                    next.set(ViewState::Drive);
+                }
+                ui.checkbox(&mut settings.auto_reset, "auto reset");
+            });
+            ui.horizontal(|ui| {
+                let label = if settings.paused { "Run" } else { "Pause" };
+                if ui.button(label).clicked() {
+                    settings.paused = !settings.paused;
+                }
+                if ui
+                    .add_enabled(settings.paused, egui::Button::new("Step"))
+                    .clicked()
+                {
+                    settings.step_requested = true;
+                }
+            });
+            ui.add(
+                egui::Slider::new(&mut settings.speed, 0.25..=16.0)
+                    .logarithmic(true)
+                    .text("× real time"),
+            );
+            ui.horizontal_wrapped(|ui| {
+                ui.checkbox(&mut settings.show_centerline, "centerline");
+                ui.checkbox(&mut settings.show_raceline, "raceline");
+                ui.checkbox(&mut settings.show_beams, "beams");
+                ui.checkbox(&mut settings.show_trail, "trail");
+                ui.checkbox(&mut settings.follow, "follow car");
+            });
+            if settings.pilot == Pilot::Manual {
+                ui.small("↑/W faster, ↓/S slower, ←/A ↑ →/D steer; drag to pan, wheel to zoom");
+            }
+            if !settings.message.is_empty() {
+                ui.colored_label(egui::Color32::LIGHT_RED, &settings.message);
+            }
+        });
+
+    let hud = if driving {
+        cars.iter().next().map(|(body, command, episode)| {
+            let st = episode.tracker.stats();
+            let done: f64 = st.lap_times.iter().sum();
+            Hud {
+                speed: body.0.state().v,
+                steering: body.0.state().steering,
+                command: Some((command.0.steering, command.0.speed)),
+                laps: st.laps,
+                lap_time: episode.tracker.time() - done,
+                best_lap: st.lap_times.iter().copied().reduce(f64::min),
+                progress: st.progress,
+                outcome: episode
+                    .tracker
+                    .outcome()
+                    .map_or("running".into(), |o| o.as_str().to_string()),
+            }
+        })
+    } else {
+        replay.ego().map(|e| Hud {
+            speed: e.speed,
+            steering: e.steering,
+            command: None,
+            laps: 0,
+            lap_time: replay.time,
+            best_lap: None,
+            progress: e.progress,
+            outcome: replay
+                .events_so_far()
+                .last()
+                .map_or("replay".into(), |(_, m)| m.clone()),
+        })
+    };
+    egui::Window::new("Car")
+        .default_pos([1020.0, 8.0])
+        .default_width(240.0)
+        .show(ctx, |ui| {
+            let Some(h) = hud else {
+                ui.label("no car");
+                return;
+            };
+            egui::Grid::new("hud").num_columns(2).show(ui, |ui| {
+                ui.label("speed");
+                ui.monospace(format!("{:6.2} m/s", h.speed));
+                ui.end_row();
+                ui.label("steering");
+                ui.monospace(format!("{:6.1}°", h.steering.to_degrees()));
+                ui.end_row();
+                if let Some((s, v)) = h.command {
+                    ui.label("command");
+                    ui.monospace(format!("{:5.1}°, {v:4.2} m/s", s.to_degrees()));
+                    ui.end_row();
+                }
+                ui.label(if driving { "lap" } else { "time" });
+                ui.monospace(if driving {
+                    format!("{} · {:6.2} s", h.laps + 1, h.lap_time)
+                } else {
+                    format!("{:6.2} s", h.lap_time)
+                });
+                ui.end_row();
+                ui.label("best lap");
+                ui.monospace(h.best_lap.map_or("-".into(), |t| format!("{t:6.2} s")));
+                ui.end_row();
+                ui.label("progress");
+                ui.monospace(format!(
+                    "{:6.1} m ({:.0} %)",
+                    h.progress,
+                    100.0 * h.progress / track.0.centerline.length()
+                ));
+                ui.end_row();
+                ui.label("outcome");
+                ui.monospace(&h.outcome);
+                ui.end_row();
+            });
+        });
+
+    egui::Window::new("Replay")
+        .default_pos([8.0, 430.0])
+        .default_open(!driving)
+        .default_width(250.0)
+        .show(ctx, |ui| {
+            ui.horizontal(|ui| {
+                ui.label("MCAP");
+                ui.text_edit_singleline(&mut fields.replay_path);
+            });
+            ui.horizontal(|ui| {
+                if ui.button("Open").clicked() {
+                    replay.request = Some(PathBuf::from(fields.replay_path.trim()));
+                }
+                if !driving && ui.button("Back to driving").clicked() {
+                    next.set(ViewState::Drive);
+                    reset.write(ResetEpisode);
+                }
+            });
+            if driving || replay.path.is_none() {
+                return;
+            }
+            ui.horizontal(|ui| {
+                let label = if replay.playing { "Pause" } else { "Play" };
+                if ui.button(label).clicked() {
+                    if !replay.playing && replay.time >= replay.duration() {
+                        replay.time = 0.0;
+                    }
+                    replay.playing = !replay.playing;
+                }
+                ui.add(
+                    egui::Slider::new(&mut replay.speed, 0.25..=16.0)
+                        .logarithmic(true)
+                        .text("×"),
+                );
+            });
+            let duration = replay.duration();
+            ui.add(egui::Slider::new(&mut replay.time, 0.0..=duration).text("s"));
+            if let Some(r) = &replay.result {
+                ui.small(format!(
+                    "{} seed {} · {} · {:.1} m of {:.1} m",
+                    r.track,
+                    r.seed,
+                    r.outcome.as_str(),
+                    r.progress_m,
+                    r.goal_m
+                ));
+            }
+        });
+
+    training_panel(ctx, &config, &mut jobs, &mut fields);
+    evaluation_panel(ctx, &config, &mut jobs, &mut fields, &mut replay);
+    runs_panel(ctx, &mut fields);
+    Ok(())
+}
+
+fn datasets() -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir("datasets")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            p.join("manifest.json")
+                .is_file()
+                .then(|| p.display().to_string())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn training_panel(ctx: &egui::Context, config: &ViewConfig, jobs: &mut Jobs, f: &mut Fields) {
+    egui::Window::new("Training")
+        .default_pos([280.0, 430.0])
+        .default_open(false)
+        .default_width(360.0)
+        .show(ctx, |ui| {
+            if f.dataset.is_empty() {
+                f.dataset = jobs
+                    .dataset
+                    .as_ref()
+                    .map(|d| d.display().to_string())
+                    .or_else(|| datasets().pop())
+                    .unwrap_or_default();
+            }
+            egui::ComboBox::from_label("dataset")
+                .selected_text(if f.dataset.is_empty() {
+                    "none yet"
+                } else {
+                    &f.dataset
+                })
+                .show_ui(ui, |ui| {
+                    for d in datasets() {
+                        ui.selectable_value(&mut f.dataset, d.clone(), d);
+                    }
+                });
+            ui.horizontal(|ui| {
+                ui.add(egui::DragValue::new(&mut f.collect_episodes).range(4..=5000));
+                if ui.button("collect episodes + extract a dataset").clicked() {
+                    jobs.collect(config.resolved.clone(), f.collect_episodes);
+                    f.dataset.clear();
+                }
+            });
+            egui::Grid::new("hyper").num_columns(2).show(ui, |ui| {
+                ui.label("model name");
+                ui.text_edit_singleline(&mut f.model_name);
+                ui.end_row();
+                ui.label("epochs");
+                ui.add(egui::DragValue::new(&mut f.epochs).range(1..=500));
+                ui.end_row();
+                ui.label("learning rate");
+                ui.add(
+                    egui::DragValue::new(&mut f.lr)
+                        .speed(1e-5)
+                        .range(1e-6..=1.0),
+                );
+                ui.end_row();
+                ui.label("batch size");
+                ui.add(egui::DragValue::new(&mut f.batch_size).range(1..=4096));
+                ui.end_row();
+                ui.label("network");
+                ui.checkbox(&mut f.mlp, "MLP baseline (else Tiny Lidar Net)");
+                ui.end_row();
+            });
+            ui.horizontal(|ui| {
+                let idle = jobs.running.is_none();
+                if ui
+                    .add_enabled(
+                        idle && !f.dataset.is_empty(),
+                        egui::Button::new("Start training"),
+                    )
+                    .clicked()
+                {
+                    let overrides = vec![
+                        format!("training.epochs={}", f.epochs),
+                        format!("training.lr={}", f.lr),
+                        format!("training.batch_size={}", f.batch_size),
+                        format!(
+                            "model.architecture={}",
+                            if f.mlp { "Mlp" } else { "TinyLidarNet" }
+                        ),
+                    ];
+                    match crate::configs::Resolved::load(
+                        std::path::Path::new("configs"),
+                        &overrides,
+                    ) {
+                        Ok(r) => jobs.train(r, PathBuf::from(&f.dataset), f.model_name.clone()),
+                        Err(e) => jobs.last = format!("{e:#}"),
+                    }
+                }
+                if let Some(job) = &jobs.running
+                    && ui.button("Stop").clicked()
+                {
+                    job.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+            let report = match &jobs.running {
+                Some(job) => {
+                    let r = job.report.lock().expect("not poisoned").clone();
+                    ui.label(format!("{}: {}", job.name, r.status));
+                    r
+                }
+                None => jobs.finished_report.clone(),
+            };
+            if !jobs.last.is_empty() {
+                ui.label(&jobs.last);
+            }
+            Plot::new("loss")
+                .height(180.0)
+                .legend(Legend::default())
+                .x_axis_label("epoch")
+                .show(ui, |plot| {
+                    plot.line(Line::new("batch loss", report.batch_loss.clone()));
+                    plot.line(Line::new("train loss", report.train_loss.clone()));
+                    plot.line(Line::new("val loss", report.val_loss.clone()));
+                });
+        });
+}
+
+fn evaluation_panel(
+    ctx: &egui::Context,
+    config: &ViewConfig,
+    jobs: &mut Jobs,
+    f: &mut Fields,
+    replay: &mut Replay,
+) {
+    egui::Window::new("Evaluation")
+        .default_pos([660.0, 430.0])
+        .default_open(false)
+        .default_width(420.0)
+        .show(ctx, |ui| {
+            if let Some(m) = &jobs.trained
+                && ui.small_button("use the last trained model").clicked()
+            {
+                f.eval_model = m.display().to_string();
+            }
+            egui::Grid::new("eval").num_columns(2).show(ui, |ui| {
+                ui.label("model");
+                ui.text_edit_singleline(&mut f.eval_model);
+                ui.end_row();
+                ui.label("tracks");
+                ui.text_edit_singleline(&mut f.eval_tracks);
+                ui.end_row();
+                ui.label("episodes per track");
+                ui.add(egui::DragValue::new(&mut f.eval_episodes).range(1..=100));
+                ui.end_row();
+            });
+            if ui
+                .add_enabled(jobs.running.is_none(), egui::Button::new("Evaluate"))
+                .clicked()
+            {
+                jobs.evaluate(
+                    config.resolved.clone(),
+                    PathBuf::from(&f.eval_model),
+                    f.eval_tracks.clone(),
+                    f.eval_episodes,
+                );
+            }
+            if let Some(job) = &jobs.running {
+                ui.label(format!(
+                    "{}: {}",
+                    job.name,
+                    job.report.lock().expect("not poisoned").status
+                ));
+            }
+            let Some((dir, s)) = &jobs.evaluation else {
+                return;
+            };
+            ui.label(format!(
+                "{}: success {:.1} % overall, {} of {} tracks meet the target",
+                dir.display(),
+                100.0 * s.model_overall.success_rate,
+                s.tracks_meeting_target,
+                s.model_per_track.len()
+            ));
+            egui::Grid::new("per_track").striped(true).show(ui, |ui| {
+                ui.strong("track");
+                ui.strong("success");
+                ui.strong("lap time vs expert");
+                ui.strong("failures (click to replay)");
+                ui.end_row();
+                for (name, m) in &s.model_per_track {
+                    ui.label(name);
+                    ui.label(format!("{:.0} %", 100.0 * m.success_rate));
+                    ui.label(
+                        m.lap_time_ratio_to_expert
+                            .map_or("-".into(), |r| format!("{:.0} %", 100.0 * r)),
+                    );
+                    ui.horizontal(|ui| {
+                        for (seed, mcap) in failures(dir, name) {
+                            if ui.small_button(seed.to_string()).clicked() {
+                                replay.request = Some(mcap);
+                            }
+                        }
+                    });
+                    ui.end_row();
+                }
+            });
+        });
+}
+
+/// Failed model episodes of `track` in an evaluation directory: (seed, MCAP path).
+fn failures(dir: &std::path::Path, track: &str) -> Vec<(u64, PathBuf)> {
+    let episodes = dir.join("model").join("episodes");
+    let mut out: Vec<(u64, PathBuf)> = std::fs::read_dir(&episodes)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let d = e.ok()?.path();
+            let r: crate::result::EpisodeResult =
+                crate::atomic_file::read_json(&d.join("result.json")).ok()?;
+            (!r.success && r.track == track).then(|| (r.seed, d.join("simulation.mcap")))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn runs_panel(ctx: &egui::Context, f: &mut Fields) {
+    egui::Window::new("Runs")
+        .default_pos([1020.0, 260.0])
+        .default_open(false)
+        .default_width(420.0)
+        .show(ctx, |ui| {
+            if ui.button("Refresh").clicked() || !f.runs_loaded {
+                f.runs_loaded = true;
+                f.runs = crate::tracking::FileStore::new(PathBuf::from("mlruns"))
+                    .and_then(|s| s.runs("raceloop"))
+                    .unwrap_or_default();
+            }
+            egui::ScrollArea::vertical()
+                .max_height(300.0)
+                .show(ui, |ui| {
+                    egui::Grid::new("runs").striped(true).show(ui, |ui| {
+                        for r in f.runs.iter().take(30) {
+                            ui.label(&r.name);
+                            ui.label(r.status);
+                            let key = [
+                                "success_rate",
+                                "best_val_loss",
+                                "samples_train",
+                                "episodes_per_s",
+                            ]
+                            .iter()
+                            .find_map(|k| r.metrics.get(*k).map(|v| format!("{k} {v:.4}")))
+                            .unwrap_or_default();
+                            ui.label(key);
+                            ui.end_row();
+                        }
+                    });
+                });
+        });
+}

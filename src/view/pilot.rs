@@ -1,0 +1,157 @@
+//! Who drives in the window, starting episodes, and the keyboard pilot.
+
+use std::time::Duration;
+
+use bevy::prelude::*;
+use raceloop_learn::Policy;
+use raceloop_sim::{Action, PurePursuit, StartPose, draw_start};
+
+use super::{ResetEpisode, ViewConfig, ViewSettings};
+use crate::model_driver::ModelDriver;
+use crate::sim_plugin::{Car, Command, Driver, Episode, RaceTrack, SimSettings, car_bundle};
+
+/// Who drives the car in the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Pilot {
+    /// A person: arrow keys or WASD (up/W faster, down/S slower or reverse, left/right steer).
+    Manual,
+    /// The Pure Pursuit expert.
+    PurePursuit,
+    /// A trained model (`--model`, `models/default` by default).
+    Model,
+}
+
+impl Pilot {
+    /// Label in the panels.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Manual => "Manual (keys)",
+            Self::PurePursuit => "Pure Pursuit",
+            Self::Model => "Model",
+        }
+    }
+}
+
+/// Time at which the last episode ended (for the auto reset).
+#[derive(Resource, Default)]
+pub struct EndedAt(Option<Duration>);
+
+/// Spawns the first episode.
+pub fn first_episode(world: &mut World) {
+    world.init_resource::<EndedAt>();
+    spawn_episode(world);
+}
+
+/// Replaces the car with a new one: the pilot, start and seed of [`ViewSettings`].
+fn spawn_episode(world: &mut World) {
+    let cars: Vec<Entity> = world
+        .query_filtered::<Entity, With<Car>>()
+        .iter(world)
+        .collect();
+    for car in cars {
+        world.despawn(car);
+    }
+    let track = world.resource::<RaceTrack>().0.clone();
+    let mut config = world.resource::<ViewConfig>().sim.clone();
+    let settings = world.resource::<ViewSettings>().clone();
+    let start = if settings.random_start {
+        draw_start(&track, &config, settings.seed)
+    } else {
+        StartPose::at(&track, 0.0, 0.0, 0.0, 0.0)
+    };
+    let driver = match settings.pilot {
+        Pilot::Manual => Driver::Manual,
+        Pilot::PurePursuit => Driver::PurePursuit(PurePursuit::new(config.expert.clone(), &track)),
+        Pilot::Model => match Policy::load(&settings.model) {
+            Ok(policy) => {
+                config.lidar.num_beams = policy.config().num_beams;
+                Driver::Model(Box::new(ModelDriver(policy)))
+            }
+            Err(e) => {
+                world.resource_mut::<ViewSettings>().message = format!(
+                    "cannot load {}: {e:#}; Pure Pursuit drives",
+                    settings.model.display()
+                );
+                world.resource_mut::<ViewSettings>().pilot = Pilot::PurePursuit;
+                Driver::PurePursuit(PurePursuit::new(config.expert.clone(), &track))
+            }
+        },
+    };
+    world.insert_resource(SimSettings(config.clone()));
+    world.spawn(car_bundle(&track, &config, settings.seed, start, driver));
+    world.resource_mut::<EndedAt>().0 = None;
+    world.resource_mut::<super::scene::Trail>().0.clear();
+}
+
+/// Starts a new episode when asked (panel button, `R` key, pilot or track change).
+pub fn reset_on_request(world: &mut World) {
+    let mut requested = false;
+    world.resource_scope(|_, mut messages: Mut<Messages<ResetEpisode>>| {
+        requested = messages.drain().count() > 0;
+    });
+    let key = world
+        .get_resource::<ButtonInput<KeyCode>>()
+        .is_some_and(|k| k.just_pressed(KeyCode::KeyR));
+    let typing = world
+        .get_resource::<bevy_egui::input::EguiWantsInput>()
+        .is_some_and(|w| w.wants_any_keyboard_input());
+    if requested || (key && !typing) {
+        spawn_episode(world);
+    }
+}
+
+/// Restarts 1.5 s after an episode ends, with the next seed, when auto reset is on.
+pub fn auto_reset(world: &mut World) {
+    let done = world.query::<&Episode>().iter(world).any(|e| e.done());
+    let now = world.resource::<Time<Real>>().elapsed();
+    let settings = world.resource::<ViewSettings>();
+    if !done || !settings.auto_reset || settings.paused {
+        return;
+    }
+    let ended = *world.resource_mut::<EndedAt>().0.get_or_insert(now);
+    if now - ended > Duration::from_millis(1500) {
+        world.resource_mut::<ViewSettings>().seed += 1;
+        spawn_episode(world);
+    }
+}
+
+/// The keyboard pilot: the command is a target speed and steering angle (like the expert's),
+/// moved by the keys at a steady rate and returning to straight when no steering key is held.
+pub fn manual_input(
+    keys: Res<ButtonInput<KeyCode>>,
+    wants: Option<Res<bevy_egui::input::EguiWantsInput>>,
+    settings: Res<SimSettings>,
+    time: Res<Time>,
+    mut cars: Query<(&Driver, &mut Command)>,
+) {
+    let typing = wants.is_some_and(|w| w.wants_any_keyboard_input());
+    let pressed = |a: KeyCode, b: KeyCode| !typing && (keys.pressed(a) || keys.pressed(b));
+    let dt = time.delta_secs_f64();
+    for (driver, mut command) in &mut cars {
+        if !matches!(driver, Driver::Manual) {
+            continue;
+        }
+        let p = &settings.0.vehicle;
+        let Action {
+            mut steering,
+            mut speed,
+        } = command.0;
+        if pressed(KeyCode::ArrowUp, KeyCode::KeyW) {
+            speed = (speed + 4.0 * dt).min(p.v_max);
+        }
+        if pressed(KeyCode::ArrowDown, KeyCode::KeyS) {
+            speed = (speed - 6.0 * dt).max(p.v_min);
+        }
+        let steer_rate = 1.5 * dt;
+        match (
+            pressed(KeyCode::ArrowLeft, KeyCode::KeyA),
+            pressed(KeyCode::ArrowRight, KeyCode::KeyD),
+        ) {
+            // REP-103: positive steering turns left.
+            (true, false) => steering = (steering + steer_rate).min(p.s_max),
+            (false, true) => steering = (steering - steer_rate).max(p.s_min),
+            _ => steering -= steering.signum() * steering.abs().min(2.0 * steer_rate),
+        }
+        command.0 = Action { steering, speed };
+    }
+}

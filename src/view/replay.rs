@@ -1,0 +1,184 @@
+//! Replay of a recorded episode (`simulation.mcap` of a collection or an evaluation): the
+//! `/ego/state`, `/scan` and `/events` topics on a timeline that plays, pauses, scrubs and
+//! changes speed. The track comes from the episode's `result.json`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use bevy::prelude::*;
+use foxglove::Decode;
+use foxglove::messages::{LaserScan, Log};
+use raceloop_sim::{Track, VehicleState};
+
+use super::{ViewSettings, ViewState};
+use crate::record::{EgoState, topics};
+use crate::result::EpisodeResult;
+use crate::sim_plugin::RaceTrack;
+
+/// A loaded episode and the playback position.
+#[derive(Resource)]
+pub struct Replay {
+    /// An MCAP to open at the next frame (set by the panel or `--replay`).
+    pub request: Option<PathBuf>,
+    /// The open MCAP.
+    pub path: Option<PathBuf>,
+    /// `/ego/state` messages: (time s, state).
+    pub states: Vec<(f64, EgoState)>,
+    /// `/scan` messages: (time s, ranges m).
+    pub scans: Vec<(f64, Vec<f32>)>,
+    /// `/events` messages: (time s, text).
+    pub events: Vec<(f64, String)>,
+    /// The episode's result, when `result.json` is beside the MCAP.
+    pub result: Option<EpisodeResult>,
+    /// Playback time, s from the first message.
+    pub time: f64,
+    /// Playing (else paused).
+    pub playing: bool,
+    /// Playback speed, × real time.
+    pub speed: f32,
+}
+
+impl Default for Replay {
+    fn default() -> Self {
+        Self {
+            request: None,
+            path: None,
+            states: Vec::new(),
+            scans: Vec::new(),
+            events: Vec::new(),
+            result: None,
+            time: 0.0,
+            playing: true,
+            speed: 1.0,
+        }
+    }
+}
+
+/// Index of the last item at or before `t`.
+fn at<T>(items: &[(f64, T)], t: f64) -> Option<usize> {
+    let i = items.partition_point(|(ti, _)| *ti <= t);
+    (i > 0).then(|| i - 1).or((!items.is_empty()).then_some(0))
+}
+
+impl Replay {
+    /// Length of the episode, s.
+    pub fn duration(&self) -> f64 {
+        self.states.last().map_or(0.0, |(t, _)| *t)
+    }
+
+    /// The recorded ego state at the playback time.
+    pub fn ego(&self) -> Option<&EgoState> {
+        at(&self.states, self.time).map(|i| &self.states[i].1)
+    }
+
+    /// The recorded state as a vehicle state (for drawing).
+    pub fn state(&self) -> Option<VehicleState> {
+        self.ego().map(|e| VehicleState {
+            x: e.x,
+            y: e.y,
+            steering: e.steering,
+            v: e.speed,
+            yaw: e.yaw,
+            yaw_rate: e.yaw_rate,
+            slip: e.slip,
+        })
+    }
+
+    /// The latest recorded scan at the playback time, m.
+    pub fn scan(&self) -> Option<&[f32]> {
+        at(&self.scans, self.time).map(|i| self.scans[i].1.as_slice())
+    }
+
+    /// The events up to the playback time.
+    pub fn events_so_far(&self) -> impl Iterator<Item = &(f64, String)> {
+        self.events.iter().filter(|(t, _)| *t <= self.time)
+    }
+}
+
+/// Reads an episode MCAP.
+///
+/// # Errors
+/// Unreadable or malformed files, naming the file.
+fn load(path: &Path) -> Result<Replay> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut replay = Replay {
+        path: Some(path.to_path_buf()),
+        ..Replay::default()
+    };
+    let mut t0 = None;
+    for message in
+        mcap::MessageStream::new(&bytes).with_context(|| format!("reading {}", path.display()))?
+    {
+        let m = message.with_context(|| format!("reading {}", path.display()))?;
+        let t = m.log_time as f64 * 1e-9 - *t0.get_or_insert(m.log_time as f64 * 1e-9);
+        match m.channel.topic.as_str() {
+            topics::EGO_STATE => replay.states.push((
+                t,
+                serde_json::from_slice(&m.data)
+                    .with_context(|| format!("{}: bad /ego/state message", path.display()))?,
+            )),
+            topics::SCAN => {
+                let scan = LaserScan::decode(&m.data[..])
+                    .with_context(|| format!("{}: bad /scan message", path.display()))?;
+                replay
+                    .scans
+                    .push((t, scan.ranges.iter().map(|&r| r as f32).collect()));
+            }
+            topics::EVENTS => {
+                if let Ok(log) = Log::decode(&m.data[..]) {
+                    replay.events.push((t, log.message));
+                }
+            }
+            _ => {}
+        }
+    }
+    if replay.states.is_empty() {
+        anyhow::bail!("{} has no /ego/state messages", path.display());
+    }
+    replay.result = path
+        .parent()
+        .map(|d| d.join("result.json"))
+        .and_then(|p| crate::atomic_file::read_json(&p).ok());
+    Ok(replay)
+}
+
+/// Opens a requested MCAP (switching track and entering replay) and advances playback.
+pub fn play(
+    mut replay: ResMut<Replay>,
+    mut settings: ResMut<ViewSettings>,
+    mut track: ResMut<RaceTrack>,
+    mut next: ResMut<NextState<ViewState>>,
+    mut trail: ResMut<super::scene::Trail>,
+    state: Res<State<ViewState>>,
+    time: Res<Time<Real>>,
+) {
+    if let Some(path) = replay.request.take() {
+        match load(&path).and_then(|r| {
+            let name = r
+                .result
+                .as_ref()
+                .map(|res| res.track.clone())
+                .context("result.json beside the MCAP names the track")?;
+            Ok((r, Track::load(&name)?))
+        }) {
+            Ok((loaded, t)) => {
+                if t.name != track.0.name {
+                    track.0 = Arc::new(t);
+                }
+                *replay = loaded;
+                trail.0.clear();
+                settings.message = format!("replaying {}", path.display());
+                next.set(ViewState::Replay);
+            }
+            Err(e) => settings.message = format!("cannot replay: {e:#}"),
+        }
+    }
+    if *state.get() == ViewState::Replay && replay.playing {
+        replay.time += time.delta_secs_f64() * f64::from(replay.speed);
+        if replay.time >= replay.duration() {
+            replay.time = replay.duration();
+            replay.playing = false;
+        }
+    }
+}
