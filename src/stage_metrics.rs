@@ -52,7 +52,7 @@ pub fn collection(run: &Run, dir: &Path, s: &Summary, wall_s: f64, seed: u64) ->
         .collect();
     let refs: Vec<(&str, f64)> = per_track.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     run.log_metrics(&refs, 0)?;
-    for file in ["summary.json", "run.json"] {
+    for file in ["summary.json", "run.json", "aggregated_results.csv"] {
         if dir.join(file).is_file() {
             run.log_artifact(&dir.join(file), "")?;
         }

@@ -12,3 +12,7 @@ export RACELOOP_PYTHON="$PWD/.venv/bin/python"
 cargo test --workspace --no-default-features "$@"
 # The test that starts a real MLflow server (ignored by plain `cargo test`).
 cargo test --no-default-features --test tracking -- --ignored
+# The window (the default `gui` feature): its logic tests, and the real window under Xvfb
+# (skipped with a message where `xvfb-run` is not installed; .ci/run installs it).
+cargo test --bin raceloop view::
+cargo test --test window

@@ -242,7 +242,7 @@ pub fn ui(
         });
 
     egui::Window::new("Replay")
-        .default_pos([8.0, 430.0])
+        .default_pos([8.0, 240.0])
         .default_open(!driving)
         .default_width(250.0)
         .show(ctx, |ui| {
@@ -313,7 +313,7 @@ fn datasets() -> Vec<String> {
 
 fn training_panel(ctx: &egui::Context, config: &ViewConfig, jobs: &mut Jobs, f: &mut Fields) {
     egui::Window::new("Training")
-        .default_pos([280.0, 430.0])
+        .default_pos([8.0, 290.0])
         .default_open(false)
         .default_width(360.0)
         .show(ctx, |ui| {
@@ -427,7 +427,7 @@ fn evaluation_panel(
     replay: &mut Replay,
 ) {
     egui::Window::new("Evaluation")
-        .default_pos([660.0, 430.0])
+        .default_pos([8.0, 340.0])
         .default_open(false)
         .default_width(420.0)
         .show(ctx, |ui| {
@@ -520,7 +520,7 @@ fn failures(dir: &std::path::Path, track: &str) -> Vec<(u64, PathBuf)> {
 
 fn runs_panel(ctx: &egui::Context, f: &mut Fields) {
     egui::Window::new("Runs")
-        .default_pos([1020.0, 260.0])
+        .default_pos([8.0, 390.0])
         .default_open(false)
         .default_width(420.0)
         .show(ctx, |ui| {

@@ -155,3 +155,38 @@ pub fn manual_input(
         command.0 = Action { steering, speed };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bevy::ecs::system::RunSystemOnce;
+
+    use super::*;
+
+    /// The command after holding `keys` for 0.1 s, starting from rest.
+    fn hold(keys: &[KeyCode]) -> Action {
+        let mut world = World::new();
+        let mut input = ButtonInput::<KeyCode>::default();
+        for k in keys {
+            input.press(*k);
+        }
+        world.insert_resource(input);
+        world.insert_resource(SimSettings(raceloop_sim::SimConfig::default()));
+        let mut time = Time::<()>::default();
+        time.advance_by(Duration::from_millis(100));
+        world.insert_resource(time);
+        let car = world.spawn((Driver::Manual, Command::default())).id();
+        world.run_system_once(manual_input).unwrap();
+        world.get::<Command>(car).unwrap().0
+    }
+
+    #[test]
+    fn keys_map_to_speed_and_rep103_steering() {
+        let a = hold(&[KeyCode::ArrowUp, KeyCode::ArrowLeft]);
+        assert!(a.speed > 0.3 && a.steering > 0.1, "{a:?}");
+        let a = hold(&[KeyCode::KeyW, KeyCode::KeyD]);
+        assert!(a.speed > 0.3 && a.steering < -0.1, "{a:?}");
+        let a = hold(&[KeyCode::KeyS]);
+        assert!(a.speed < 0.0 && a.steering == 0.0, "{a:?}");
+        assert_eq!(hold(&[]), Action::default());
+    }
+}

@@ -182,3 +182,77 @@ pub fn play(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ego(x: f64) -> EgoState {
+        EgoState {
+            x,
+            y: 0.0,
+            yaw: 0.0,
+            speed: 1.0,
+            yaw_rate: 0.0,
+            slip: 0.0,
+            steering: 0.0,
+            s: x,
+            d: 0.0,
+            progress: x,
+        }
+    }
+
+    #[test]
+    fn playback_shows_the_last_message_at_or_before_the_time() {
+        let mut r = Replay {
+            states: (0..5)
+                .map(|i| (f64::from(i) * 0.01, ego(f64::from(i))))
+                .collect(),
+            scans: vec![(0.0, vec![1.0]), (0.04, vec![2.0])],
+            ..Replay::default()
+        };
+        assert_eq!(r.duration(), 0.04);
+        for (t, x, scan) in [
+            (0.0, 0.0, 1.0),
+            (0.015, 1.0, 1.0),
+            (0.039, 3.0, 1.0),
+            (9.0, 4.0, 2.0),
+        ] {
+            r.time = t;
+            assert_eq!(r.state().unwrap().x, x, "t = {t}");
+            assert_eq!(r.scan().unwrap()[0], scan, "t = {t}");
+        }
+    }
+
+    #[test]
+    fn a_real_episode_mcap_loads_with_its_track() {
+        let dir = std::env::temp_dir().join(format!("raceloop-replay-{}", std::process::id()));
+        let track = Arc::new(Track::load("Austin").unwrap());
+        let mut config = raceloop_sim::SimConfig::default();
+        config.episode.laps = 0.02;
+        let job = crate::headless::EpisodeJob {
+            track: track.clone(),
+            config: config.clone(),
+            seed: 3,
+            dir: Some(dir.clone()),
+        };
+        let driver = crate::sim_plugin::Driver::PurePursuit(raceloop_sim::PurePursuit::new(
+            config.expert.clone(),
+            &track,
+        ));
+        let result = crate::headless::run_episode(
+            &job,
+            driver,
+            "expert",
+            &std::sync::atomic::AtomicBool::new(false),
+        )
+        .unwrap();
+        let r = load(&dir.join(crate::headless::MCAP_FILE)).unwrap();
+        assert_eq!(r.result.as_ref().unwrap().track, "Austin");
+        assert!(r.states.len() > 10 && !r.scans.is_empty());
+        assert!((r.duration() - result.duration_s).abs() < 0.02);
+        assert!(r.events.iter().any(|(_, m)| m.contains("goal_reached")));
+        assert!(load(&dir.join("result.json")).is_err(), "not an MCAP");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -22,11 +22,11 @@ pub struct Trail(pub Vec<Vec2>);
 
 /// Marks the track surface mesh.
 #[derive(Component)]
-struct Surface;
+pub struct Surface;
 
 /// Marks the car sprite.
 #[derive(Component)]
-struct CarSprite;
+pub struct CarSprite;
 
 /// Marks the camera.
 #[derive(Component)]
@@ -43,7 +43,7 @@ pub fn setup(
         Camera2d,
         MainCamera,
         Projection::Orthographic(OrthographicProjection {
-            scale: 0.02,
+            scale: 0.015,
             ..OrthographicProjection::default_2d()
         }),
     ));
@@ -211,13 +211,17 @@ pub fn draw(
             let n = ranges.len().max(2);
             for (i, &r) in ranges.iter().enumerate() {
                 let a = yaw - 0.5 * l.fov + l.fov * i as f64 / (n - 1) as f64;
-                let hit = origin + f64::from(r) * glam::DVec2::new(a.cos(), a.sin());
-                let color = if f64::from(r) >= l.max_range - 1e-3 {
-                    Color::srgba(1.0, 0.2, 0.2, 0.05)
-                } else {
-                    Color::srgba(1.0, 0.2, 0.2, 0.18)
-                };
-                gizmos.line_2d(v(&origin), v(&hit), color);
+                let dir = glam::DVec2::new(a.cos(), a.sin());
+                let hit = origin + f64::from(r) * dir;
+                // Faint beams (1,080 of them overlap near the car) and bright hit marks.
+                gizmos.line_2d(v(&origin), v(&hit), Color::srgba(1.0, 0.25, 0.25, 0.025));
+                if f64::from(r) < l.max_range - 1e-3 {
+                    gizmos.line_2d(
+                        v(&(hit - 0.06 * dir)),
+                        v(&hit),
+                        Color::srgb(1.0, 0.15, 0.15),
+                    );
+                }
             }
         }
     }
