@@ -161,7 +161,7 @@ pub fn ui(
                 ui.small("↑/W faster, ↓/S slower, ←/A ↑ →/D steer; drag to pan, wheel to zoom");
             }
             if !settings.message.is_empty() {
-                ui.colored_label(egui::Color32::LIGHT_RED, &settings.message);
+                ui.add(egui::Label::new(egui::RichText::new(&settings.message).small()).wrap());
             }
         });
 
@@ -195,12 +195,17 @@ pub fn ui(
             outcome: replay
                 .events_so_far()
                 .last()
-                .map_or("replay".into(), |(_, m)| m.clone()),
+                .map_or("replay".into(), |(_, m)| {
+                    // "outcome: collision — 1.74 s, ..." → "collision".
+                    let m = m.strip_prefix("outcome: ").unwrap_or(m);
+                    m.split(" — ").next().unwrap_or(m).to_string()
+                }),
         })
     };
     egui::Window::new("Car")
-        .default_pos([1020.0, 8.0])
+        .anchor(egui::Align2::RIGHT_TOP, [-8.0, 8.0])
         .default_width(240.0)
+        .max_width(250.0)
         .show(ctx, |ui| {
             let Some(h) = hud else {
                 ui.label("no car");
@@ -242,7 +247,7 @@ pub fn ui(
         });
 
     egui::Window::new("Replay")
-        .default_pos([8.0, 240.0])
+        .anchor(egui::Align2::RIGHT_TOP, [-8.0, 230.0])
         .default_open(!driving)
         .default_width(250.0)
         .show(ctx, |ui| {
@@ -313,7 +318,7 @@ fn datasets() -> Vec<String> {
 
 fn training_panel(ctx: &egui::Context, config: &ViewConfig, jobs: &mut Jobs, f: &mut Fields) {
     egui::Window::new("Training")
-        .default_pos([8.0, 290.0])
+        .anchor(egui::Align2::RIGHT_TOP, [-8.0, 280.0])
         .default_open(false)
         .default_width(360.0)
         .show(ctx, |ui| {
@@ -427,7 +432,7 @@ fn evaluation_panel(
     replay: &mut Replay,
 ) {
     egui::Window::new("Evaluation")
-        .default_pos([8.0, 340.0])
+        .anchor(egui::Align2::RIGHT_TOP, [-8.0, 330.0])
         .default_open(false)
         .default_width(420.0)
         .show(ctx, |ui| {
@@ -520,7 +525,7 @@ fn failures(dir: &std::path::Path, track: &str) -> Vec<(u64, PathBuf)> {
 
 fn runs_panel(ctx: &egui::Context, f: &mut Fields) {
     egui::Window::new("Runs")
-        .default_pos([8.0, 390.0])
+        .anchor(egui::Align2::RIGHT_TOP, [-8.0, 380.0])
         .default_open(false)
         .default_width(420.0)
         .show(ctx, |ui| {
