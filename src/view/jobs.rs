@@ -175,8 +175,7 @@ impl Jobs {
                     match p {
                         Progress::Batch { epoch, loss, .. } => {
                             batch += 1;
-                            let x = (epoch - 1) as f64
-                                + (batch % batches_per_epoch) as f64 / batches_per_epoch as f64;
+                            let x = batch as f64 / batches_per_epoch as f64;
                             r.batch_loss.push([x, *loss]);
                             r.status = format!("epoch {epoch}: loss {loss:.5}");
                         }

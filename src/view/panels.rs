@@ -469,6 +469,8 @@ fn evaluation_panel(
                     job.name,
                     job.report.lock().expect("not poisoned").status
                 ));
+            } else if !jobs.last.is_empty() {
+                ui.label(&jobs.last);
             }
             let Some((dir, s)) = &jobs.evaluation else {
                 return;
