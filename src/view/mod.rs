@@ -111,6 +111,28 @@ pub struct ViewSettings {
     pub message: String,
 }
 
+impl ViewSettings {
+    /// The settings at start: the pilot, model and speed of `args`, grid start, everything drawn.
+    pub fn new(args: &ViewArgs) -> Self {
+        Self {
+            pilot: args.pilot,
+            model: args.model.clone(),
+            random_start: false,
+            seed: 0,
+            auto_reset: true,
+            speed: args.speed.clamp(0.25, 16.0),
+            paused: false,
+            step_requested: false,
+            show_centerline: true,
+            show_raceline: true,
+            show_beams: true,
+            show_trail: true,
+            follow: true,
+            message: String::new(),
+        }
+    }
+}
+
 /// The simulation config and the track list of the window.
 #[derive(Resource, Clone)]
 pub struct ViewConfig {
@@ -148,23 +170,9 @@ pub fn run(args: &ViewArgs) -> Result<()> {
     sim.episode.min_average_speed = 0.01;
     sim.validate()?;
     let track = Arc::new(Track::load(&args.track)?);
-    let settings = ViewSettings {
-        pilot: args.pilot,
-        model: args.model.clone(),
-        random_start: false,
-        seed: 0,
-        auto_reset: true,
-        speed: args.speed.clamp(0.25, 16.0),
-        paused: false,
-        step_requested: false,
-        show_centerline: true,
-        show_raceline: true,
-        show_beams: true,
-        show_trail: true,
-        follow: true,
-        message: String::new(),
-    };
+    let settings = ViewSettings::new(args);
     let mut app = App::new();
+
     // `main` has installed the tracing subscriber already.
     app.add_plugins(
         DefaultPlugins

@@ -295,7 +295,14 @@ pub fn ui(
             }
         });
 
-    training_panel(ctx, &config, &mut jobs, &mut fields);
+    training_panel(
+        ctx,
+        &config,
+        &mut jobs,
+        &mut fields,
+        &mut settings,
+        &mut reset,
+    );
     evaluation_panel(ctx, &config, &mut jobs, &mut fields, &mut replay);
     runs_panel(ctx, &mut fields);
     Ok(())
@@ -316,7 +323,14 @@ fn datasets() -> Vec<String> {
     out
 }
 
-fn training_panel(ctx: &egui::Context, config: &ViewConfig, jobs: &mut Jobs, f: &mut Fields) {
+fn training_panel(
+    ctx: &egui::Context,
+    config: &ViewConfig,
+    jobs: &mut Jobs,
+    f: &mut Fields,
+    settings: &mut ViewSettings,
+    reset: &mut MessageWriter<ResetEpisode>,
+) {
     egui::Window::new("Training")
         .anchor(egui::Align2::RIGHT_TOP, [-8.0, 280.0])
         .default_open(false)
@@ -411,6 +425,13 @@ fn training_panel(ctx: &egui::Context, config: &ViewConfig, jobs: &mut Jobs, f: 
             };
             if !jobs.last.is_empty() {
                 ui.label(&jobs.last);
+            }
+            if let Some(model) = jobs.trained.clone()
+                && ui.button(format!("Race {}", model.display())).clicked()
+            {
+                settings.model = model;
+                settings.pilot = Pilot::Model;
+                reset.write(ResetEpisode);
             }
             Plot::new("loss")
                 .height(180.0)

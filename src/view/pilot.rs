@@ -179,6 +179,58 @@ mod tests {
         world.get::<Command>(car).unwrap().0
     }
 
+    fn driver(world: &mut World) -> &'static str {
+        let drivers: Vec<&'static str> = world
+            .query_filtered::<&Driver, With<Car>>()
+            .iter(world)
+            .map(|d| match d {
+                Driver::Manual => "manual",
+                Driver::PurePursuit(_) => "expert",
+                Driver::Model(_) => "model",
+                Driver::NoisyExpert(..) => "noisy",
+            })
+            .collect();
+        assert_eq!(drivers.len(), 1, "one car");
+        drivers[0]
+    }
+
+    #[test]
+    fn switching_pilot_respawns_the_car_with_that_driver() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let resolved = crate::configs::Resolved::load(&root.join("configs"), &[]).unwrap();
+        let mut world = World::new();
+        world.insert_resource(RaceTrack(std::sync::Arc::new(
+            raceloop_sim::Track::load("Austin").unwrap(),
+        )));
+        world.insert_resource(ViewConfig {
+            sim: resolved.sim(),
+            resolved,
+            tracks: Vec::new(),
+        });
+        world.insert_resource(ViewSettings::new(&super::super::ViewArgs {
+            model: root.join("models/default"),
+            ..Default::default()
+        }));
+        world.insert_resource(super::super::scene::Trail::default());
+        first_episode(&mut world);
+        assert_eq!(driver(&mut world), "expert");
+        for (pilot, expected) in [(Pilot::Manual, "manual"), (Pilot::Model, "model")] {
+            world.resource_mut::<ViewSettings>().pilot = pilot;
+            spawn_episode(&mut world);
+            assert_eq!(driver(&mut world), expected);
+        }
+        world.resource_mut::<ViewSettings>().model = root.join("models/none");
+        spawn_episode(&mut world);
+        assert_eq!(
+            driver(&mut world),
+            "expert",
+            "an unloadable model falls back"
+        );
+        let s = world.resource::<ViewSettings>();
+        assert_eq!(s.pilot, Pilot::PurePursuit);
+        assert!(s.message.contains("models/none"), "{}", s.message);
+    }
+
     #[test]
     fn keys_map_to_speed_and_rep103_steering() {
         let a = hold(&[KeyCode::ArrowUp, KeyCode::ArrowLeft]);
