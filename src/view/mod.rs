@@ -38,6 +38,9 @@ pub struct ViewArgs {
     /// Simulation speed (0.25 to 16 × real time).
     #[arg(long, default_value_t = 1.0)]
     pub speed: f32,
+    /// Initial zoom, m per pixel (the mouse wheel changes it).
+    #[arg(long, default_value_t = 0.015)]
+    pub zoom: f32,
     /// Open this episode `simulation.mcap` in replay.
     #[arg(long)]
     pub replay: Option<PathBuf>,
@@ -60,6 +63,7 @@ impl Default for ViewArgs {
             pilot: Pilot::PurePursuit,
             model: PathBuf::from("models/default"),
             speed: 1.0,
+            zoom: 0.015,
             replay: None,
             screenshot: None,
             exit_after: None,
@@ -107,6 +111,8 @@ pub struct ViewSettings {
     pub show_trail: bool,
     /// The camera follows the car (else free pan and zoom).
     pub follow: bool,
+    /// Zoom at start, m per pixel.
+    pub zoom: f32,
     /// Status line (errors loading a model, a track, a replay...).
     pub message: String,
 }
@@ -128,6 +134,7 @@ impl ViewSettings {
             show_beams: true,
             show_trail: true,
             follow: true,
+            zoom: args.zoom.clamp(0.002, 0.5),
             message: String::new(),
         }
     }

@@ -37,13 +37,14 @@ pub fn setup(
     mut commands: Commands,
     mut images: ResMut<Assets<Image>>,
     settings: Res<SimSettings>,
+    view: Res<ViewSettings>,
 ) {
     commands.insert_resource(Trail::default());
     commands.spawn((
         Camera2d,
         MainCamera,
         Projection::Orthographic(OrthographicProjection {
-            scale: 0.015,
+            scale: view.zoom,
             ..OrthographicProjection::default_2d()
         }),
     ));
@@ -68,26 +69,37 @@ pub fn setup(
     ));
 }
 
-/// The track surface: a strip between the left and right edges along the centerline.
+/// The track surface: the exact drivable area, i.e. the outer wall with the other walls as holes
+/// (the corridor union that the LiDAR and the collision test use), triangulated by ear clipping.
 fn surface_mesh(track: &raceloop_sim::Track) -> Mesh {
-    let c = &track.centerline;
-    let mut positions = Vec::new();
-    for (i, p) in c.points().iter().enumerate() {
-        let s = c.s_at_point(i);
-        let (wl, wr) = track.widths_at(s);
-        let h = c.heading_at(s);
-        let n = glam::DVec2::new(-h.sin(), h.cos());
-        for q in [*p + n * wl, *p - n * wr] {
-            positions.push([q.x as f32, q.y as f32, 0.0]);
-        }
-    }
-    let n = c.len() as u32;
-    let mut indices = Vec::new();
-    for i in 0..n {
-        let j = (i + 1) % n;
-        let (l0, r0, l1, r1) = (2 * i, 2 * i + 1, 2 * j, 2 * j + 1);
-        indices.extend([l0, r0, l1, r0, r1, l1]);
-    }
+    use geo::TriangulateEarcut;
+    let ring = |w: &Vec<glam::DVec2>| {
+        geo::LineString::from(w.iter().map(|p| (p.x, p.y)).collect::<Vec<_>>())
+    };
+    let area = |w: &Vec<glam::DVec2>| {
+        let n = w.len();
+        (0..n)
+            .map(|i| w[i].perp_dot(w[(i + 1) % n]))
+            .sum::<f64>()
+            .abs()
+    };
+    let outer = (0..track.walls.len())
+        .max_by(|&a, &b| area(&track.walls[a]).total_cmp(&area(&track.walls[b])))
+        .unwrap_or(0);
+    let holes = track
+        .walls
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != outer)
+        .map(|(_, w)| ring(w))
+        .collect();
+    let raw = geo::Polygon::new(ring(&track.walls[outer]), holes).earcut_triangles_raw();
+    let positions: Vec<[f32; 3]> = raw
+        .vertices
+        .iter()
+        .map(|[x, y]| [*x as f32, *y as f32, 0.0])
+        .collect();
+    let indices = raw.triangle_indices.iter().map(|&i| i as u32).collect();
     Mesh::new(
         PrimitiveTopology::TriangleList,
         RenderAssetUsages::default(),
