@@ -70,10 +70,10 @@ pub fn run(
             seconds,
         });
     };
-    // A stage's tracked run: a child of the pipeline's, with the same params.
-    let child = |command: &str, name: &str| -> Result<Run> {
+    // A stage's tracked run: a child of the pipeline's, with the stage's config as params.
+    let child = |command: &str, name: &str, config: &Resolved| -> Result<Run> {
         let run = tracker.start(command, &format!("{version}/{name}"), Some(parent))?;
-        stage_metrics::config(&run, resolved)?;
+        stage_metrics::config(&run, config)?;
         Ok(run)
     };
 
@@ -91,11 +91,22 @@ pub fn run(
             seed,
             ..c.clone()
         };
-        let tracked = child("collect", &format!("collect-{name}"))?;
+        // What this collection ran with: the pipeline's config with its episodes and seeds.
+        let mut stage_config = resolved.clone();
+        stage_config.config.collection = cc.clone();
+        stage_config.overrides.extend([
+            format!("collection.episodes={episodes}"),
+            format!("collection.seed={seed}"),
+        ]);
+        let tracked = child("collect", &format!("collect-{name}"), &stage_config)?;
         let t_run = Instant::now();
         let result = collect(&dir.join(format!("collect-{name}")), &cc, &run_sim, &tracks)
             .and_then(|(run, s)| {
+                stage_config.save(&run)?;
                 stage_metrics::collection(&tracked, &run, &s, t_run.elapsed().as_secs_f64(), seed)?;
+                for file in ["config.ron", "overrides.ron"] {
+                    tracked.log_artifact(&run.join(file), "")?;
+                }
                 Ok((run, s))
             });
         let (run, s) = tracked.end_with(result)?;
@@ -110,7 +121,7 @@ pub fn run(
     stage("collect", t, &mut log);
 
     let t = Instant::now();
-    let tracked = child("extract", "extract")?;
+    let tracked = child("extract", "extract", resolved)?;
     let result = extract(
         &[train_run.clone()],
         &[val_run.clone()],
@@ -136,7 +147,7 @@ pub fn run(
     stage("extract", t, &mut log);
 
     let t = Instant::now();
-    let tracked = child("train", "train")?;
+    let tracked = child("train", "train", resolved)?;
     let result = crate::train_cmd::train(
         &dataset,
         version,
@@ -160,7 +171,7 @@ pub fn run(
     let t = Instant::now();
     let e = resolved.config.evaluation.clone();
     let eval_dir = dir.join("evaluation");
-    let tracked = child("evaluate", "evaluate")?;
+    let tracked = child("evaluate", "evaluate", resolved)?;
     let result = evaluate_cached(&model, &e, &sim, &eval_dir, &mut log).and_then(|s| {
         stage_metrics::evaluation(&tracked, &eval_dir, &s)?;
         Ok(s)

@@ -71,6 +71,14 @@ fn small_pipeline_end_to_end() {
         (0..6).collect::<Vec<_>>(),
         "train then val seeds, disjoint"
     );
+    for (run, episodes, seed) in [("collect-train", 4, 0), ("collect-val", 2, 4)] {
+        let config = std::fs::read_to_string(dir.join(run).join("config.ron")).unwrap();
+        assert!(
+            config.contains(&format!("episodes: {episodes},"))
+                && config.contains(&format!("seed: {seed},")),
+            "{run}: {config}"
+        );
+    }
 
     // Dataset.
     let pj = json(dir.join("pipeline.json"));
