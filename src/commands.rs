@@ -25,7 +25,7 @@ pub fn run(cli: Cli) -> Result<()> {
             return collect(&cli.collect, &tracking);
         }
         #[cfg(feature = "gui")]
-        return crate::view::run(&crate::view::ViewArgs::default());
+        return crate::view::run(&crate::view::ViewArgs::default(), &tracking);
         #[cfg(not(feature = "gui"))]
         bail!(
             "this build has no window (the `gui` feature); use `raceloop --headless` or a subcommand (see --help)"
@@ -67,7 +67,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Evaluate(a) => evaluate(&a, &tracking),
         Command::Pipeline(a) => pipeline(&a, &tracking),
         #[cfg(feature = "gui")]
-        Command::View(a) => crate::view::run(&a),
+        Command::View(a) => crate::view::run(&a, &tracking),
         Command::Runs(a) => crate::runs::list(&tracking, a.limit),
         Command::Lineage { model } => crate::runs::lineage(&model),
         Command::Summarize { run } => crate::collect::summarize(run.as_deref()),
@@ -277,7 +277,7 @@ fn tracked(
         }
         Ok(())
     };
-    let result = if !config.multirun {
+    if !config.multirun {
         let run = tracker.start(command, &format!("{command}-{stamp}"), None)?;
         let result = run.end_with(one(&resolved[0], &run, None));
         announce(&tracker, &run);
@@ -298,8 +298,7 @@ fn tracked(
         let result = parent.end_with(result);
         announce(&tracker, &parent);
         result
-    };
-    result
+    }
 }
 
 fn announce(tracker: &Tracker, run: &Run) {

@@ -9,6 +9,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use raceloop_learn::{ModelConfig, TrainConfig};
 use raceloop_sim::config::{SimConfig, SimSettings, parse_ron};
 use raceloop_sim::{EpisodeConfig, ExpertConfig, LidarConfig, VehicleParams};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -44,18 +45,65 @@ pub struct Config {
     pub evaluation: EvaluationConfig,
 }
 
-/// `(area, shipped text)`, in [`Config`]'s field order.
-const AREAS: [(&str, &str); 10] = [
-    ("sim", include_str!("../configs/sim.ron")),
-    ("vehicle", include_str!("../configs/vehicle.ron")),
-    ("lidar", include_str!("../configs/lidar.ron")),
-    ("expert", include_str!("../configs/expert.ron")),
-    ("episode", include_str!("../configs/episode.ron")),
-    ("collection", include_str!("../configs/collection.ron")),
-    ("dataset", include_str!("../configs/dataset.ron")),
-    ("model", include_str!("../configs/model.ron")),
-    ("training", include_str!("../configs/training.ron")),
-    ("evaluation", include_str!("../configs/evaluation.ron")),
+/// Parses one area file as its type (for file, line and field errors) into a JSON tree.
+type AreaParser = fn(&Path, &str) -> Result<Value>;
+
+fn typed<T: DeserializeOwned + Serialize>(path: &Path, text: &str) -> Result<Value> {
+    Ok(serde_json::to_value(parse_ron::<T>(path, text)?)?)
+}
+
+/// `(area, shipped text, parser)`, in [`Config`]'s field order.
+const AREAS: [(&str, &str, AreaParser); 10] = [
+    (
+        "sim",
+        include_str!("../configs/sim.ron"),
+        typed::<SimSettings>,
+    ),
+    (
+        "vehicle",
+        include_str!("../configs/vehicle.ron"),
+        typed::<VehicleParams>,
+    ),
+    (
+        "lidar",
+        include_str!("../configs/lidar.ron"),
+        typed::<LidarConfig>,
+    ),
+    (
+        "expert",
+        include_str!("../configs/expert.ron"),
+        typed::<ExpertConfig>,
+    ),
+    (
+        "episode",
+        include_str!("../configs/episode.ron"),
+        typed::<EpisodeConfig>,
+    ),
+    (
+        "collection",
+        include_str!("../configs/collection.ron"),
+        typed::<CollectionConfig>,
+    ),
+    (
+        "dataset",
+        include_str!("../configs/dataset.ron"),
+        typed::<DatasetConfig>,
+    ),
+    (
+        "model",
+        include_str!("../configs/model.ron"),
+        typed::<ModelConfig>,
+    ),
+    (
+        "training",
+        include_str!("../configs/training.ron"),
+        typed::<TrainConfig>,
+    ),
+    (
+        "evaluation",
+        include_str!("../configs/evaluation.ron"),
+        typed::<EvaluationConfig>,
+    ),
 ];
 
 /// Shipped experiment files (`configs/experiment/NAME.ron`), used where the directory has none.
@@ -85,6 +133,8 @@ pub struct Resolved {
     pub config: Config,
     /// The overrides, experiment first, as given.
     pub overrides: Vec<String>,
+    /// The config directory it was read from.
+    pub dir: PathBuf,
 }
 
 impl Resolved {
@@ -101,15 +151,15 @@ impl Resolved {
             bail!("config directory {} not found", dir.display());
         }
         let mut tree = serde_json::Map::new();
-        for (area, shipped) in AREAS {
+        for (area, shipped, parse) in AREAS {
             let file = format!("{area}.ron");
             let path = dir.join(&file);
             let value = if path.is_file() {
                 let text = std::fs::read_to_string(&path)
                     .with_context(|| format!("reading {}", path.display()))?;
-                area_value(area, &path, &text)?
+                parse(&path, &text)?
             } else {
-                area_value(area, &Path::new("configs").join(&file), shipped)?
+                parse(&Path::new("configs").join(&file), shipped)?
             };
             tree.insert(area.to_string(), value);
         }
@@ -148,10 +198,19 @@ impl Resolved {
         let resolved = Self {
             config,
             overrides: applied,
+            dir: dir.to_path_buf(),
         };
         resolved.sim().validate().context("after the overrides")?;
         resolved.config.dataset.validate()?;
         Ok(resolved)
+    }
+
+    /// The same directory and overrides, then `extra`.
+    ///
+    /// # Errors
+    /// As [`Self::load`].
+    pub fn with_overrides(&self, extra: &[String]) -> Result<Self> {
+        Self::load(&self.dir, &[self.overrides.as_slice(), extra].concat())
     }
 
     /// The simulation core's part of the config.
@@ -201,27 +260,6 @@ impl Resolved {
         )?;
         Ok(())
     }
-}
-
-fn area_value(area: &str, path: &Path, text: &str) -> Result<Value> {
-    macro_rules! typed {
-        ($t:ty) => {
-            serde_json::to_value(parse_ron::<$t>(path, text)?)?
-        };
-    }
-    Ok(match area {
-        "sim" => typed!(SimSettings),
-        "vehicle" => typed!(VehicleParams),
-        "lidar" => typed!(LidarConfig),
-        "expert" => typed!(ExpertConfig),
-        "episode" => typed!(EpisodeConfig),
-        "collection" => typed!(CollectionConfig),
-        "dataset" => typed!(DatasetConfig),
-        "model" => typed!(ModelConfig),
-        "training" => typed!(TrainConfig),
-        "evaluation" => typed!(EvaluationConfig),
-        _ => unreachable!("AREAS lists the areas"),
-    })
 }
 
 fn apply(tree: &mut Value, text: &str) -> Result<()> {
@@ -339,6 +377,41 @@ mod tests {
         assert!(e.contains("unknown field `extra`"), "{e}");
         let e = format!("{:#}", load(&["lidar.num_beams=0"]).unwrap_err());
         assert!(e.contains("beams"), "{e}");
+    }
+
+    #[test]
+    fn bad_files_name_file_line_and_field() {
+        let dir = std::env::temp_dir().join(format!("raceloop-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let lidar = AREAS[2].1;
+        for (text, expected) in [
+            (
+                lidar.replace("num_beams", "num_beamz"),
+                ["lidar.ron:", "num_beamz"],
+            ),
+            (
+                lidar.replace("1080", "\"many\""),
+                ["lidar.ron:3:", "field `num_beams`"],
+            ),
+            (
+                lidar.replace("30.0", "-1.0"),
+                ["lidar.max_range", "lidar.max_range"],
+            ),
+        ] {
+            std::fs::write(dir.join("lidar.ron"), text).unwrap();
+            let e = format!("{:#}", Resolved::load(&dir, &[]).unwrap_err());
+            assert!(expected.iter().all(|x| e.contains(x)), "{e}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn with_overrides_adds_to_the_same_source() {
+        let r = load(&["experiment=data_collection_parallel"]).unwrap();
+        let more = r.with_overrides(&["collection.seed=7".into()]).unwrap();
+        assert_eq!(more.config.collection.seed, 7);
+        assert_eq!(more.config.collection.episodes, 2000);
+        assert_eq!(more.dir, r.dir);
     }
 
     #[test]

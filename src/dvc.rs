@@ -28,28 +28,10 @@ fn hex(bytes: &[u8]) -> String {
 /// # Errors
 /// I/O errors.
 pub fn dir_listing(dir: &Path) -> Result<(String, u64, usize)> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        for e in std::fs::read_dir(&p).with_context(|| format!("listing {}", p.display()))? {
-            let path = e?.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let rel: Vec<String> = path
-                    .strip_prefix(dir)
-                    .expect("under dir")
-                    .components()
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect();
-                files.push((rel.join("/"), path));
-            }
-        }
-    }
-    files.sort();
+    let files = crate::files::files_under(dir, dir)?;
     let mut size = 0;
     let mut entries = Vec::new();
-    for (rel, path) in &files {
+    for (path, rel) in &files {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         size += bytes.len() as u64;
         entries.push(format!(

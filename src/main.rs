@@ -10,6 +10,7 @@ mod drive;
 mod dvc;
 mod evaluate;
 mod extract;
+mod files;
 mod headless;
 mod model_driver;
 mod overrides;

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::atomic_file;
 use crate::cli::PipelineArgs;
-use crate::collect::{CollectionConfig, collect, load_tracks};
+use crate::collect::{collect, load_tracks};
 use crate::configs::Resolved;
 use crate::evaluate::{EvaluationConfig, EvaluationSummary, evaluate, table};
 use crate::extract::extract;
@@ -86,29 +86,24 @@ pub fn run(
         ("train", c.seed, args.rs_train),
         ("val", c.seed + args.rs_train as u64, args.rs_val),
     ] {
-        let cc = CollectionConfig {
-            episodes,
-            seed,
-            ..c.clone()
-        };
-        // What this collection ran with: the pipeline's config with its episodes and seeds.
-        let mut stage_config = resolved.clone();
-        stage_config.config.collection = cc.clone();
-        stage_config.overrides.extend([
+        // What this collection runs with: the pipeline's config with its episodes and seeds.
+        let stage_config = resolved.with_overrides(&[
             format!("collection.episodes={episodes}"),
             format!("collection.seed={seed}"),
-        ]);
+        ])?;
+        let cc = &stage_config.config.collection;
         let tracked = child("collect", &format!("collect-{name}"), &stage_config)?;
         let t_run = Instant::now();
-        let result = collect(&dir.join(format!("collect-{name}")), &cc, &run_sim, &tracks)
-            .and_then(|(run, s)| {
+        let result = collect(&dir.join(format!("collect-{name}")), cc, &run_sim, &tracks).and_then(
+            |(run, s)| {
                 stage_config.save(&run)?;
                 stage_metrics::collection(&tracked, &run, &s, t_run.elapsed().as_secs_f64(), seed)?;
                 for file in ["config.ron", "overrides.ron"] {
                     tracked.log_artifact(&run.join(file), "")?;
                 }
                 Ok((run, s))
-            });
+            },
+        );
         let (run, s) = tracked.end_with(result)?;
         log.line(&format!(
             "collect {name} (seeds {seed}..{}): {}",

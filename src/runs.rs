@@ -7,11 +7,11 @@ use anyhow::{Result, bail};
 use crate::atomic_file::read_json;
 use crate::collect::RunInfo;
 use crate::extract::Manifest;
-use crate::tracking::{FileStore, TrackingArgs};
+use crate::tracking::{FileStore, RunRecord, TrackingArgs};
 use crate::train_cmd::Lineage;
 
 /// Metrics shown in the list, in this order, where a run has them.
-const KEY_METRICS: [&str; 5] = [
+pub const KEY_METRICS: [&str; 5] = [
     "success_rate",
     "best_val_loss",
     "episodes_per_s",
@@ -19,14 +19,14 @@ const KEY_METRICS: [&str; 5] = [
     "lap_time_ratio_to_expert",
 ];
 
-/// Prints the `limit` newest runs of the experiment in a file store.
+/// The runs of the tracked experiment in a file store, newest first.
 ///
 /// # Errors
-/// A server URI (use the MLflow UI there), or an unreadable store.
-pub fn list(tracking: &TrackingArgs, limit: usize) -> Result<()> {
+/// A server URI (use the MLflow UI there), a missing or unreadable store.
+pub fn recent(tracking: &TrackingArgs) -> Result<Vec<RunRecord>> {
     let uri = &tracking.tracking_uri;
     if uri.starts_with("http://") || uri.starts_with("https://") {
-        bail!("`raceloop runs` reads a file store; for the server {uri}, open its web UI");
+        bail!("runs are listed from a file store; for the server {uri}, open its web UI");
     }
     let root = Path::new(uri.strip_prefix("file://").unwrap_or(uri));
     if !root.is_dir() {
@@ -35,7 +35,15 @@ pub fn list(tracking: &TrackingArgs, limit: usize) -> Result<()> {
             root.display()
         );
     }
-    let runs = FileStore::new(root.to_path_buf())?.runs(&tracking.experiment_name)?;
+    FileStore::new(root.to_path_buf())?.runs(&tracking.experiment_name)
+}
+
+/// Prints the `limit` newest runs of the experiment in a file store.
+///
+/// # Errors
+/// As [`recent`].
+pub fn list(tracking: &TrackingArgs, limit: usize) -> Result<()> {
+    let runs = recent(tracking)?;
     println!(
         "{:<19} {:>7} {:<9} {:<34} {:<32} key metrics",
         "start", "time", "status", "run name", "run id"
@@ -73,9 +81,9 @@ pub fn list(tracking: &TrackingArgs, limit: usize) -> Result<()> {
         "{} of {} runs in {} (experiment {}); all of them: MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri {}",
         runs.len().min(limit),
         runs.len(),
-        root.display(),
+        tracking.tracking_uri,
         tracking.experiment_name,
-        root.display()
+        tracking.tracking_uri
     );
     Ok(())
 }

@@ -50,8 +50,7 @@ pub fn collection(run: &Run, dir: &Path, s: &Summary, wall_s: f64, seed: u64) ->
         .iter()
         .map(|(t, m)| (format!("{t}/success_rate"), m.success_rate))
         .collect();
-    let refs: Vec<(&str, f64)> = per_track.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    run.log_metrics(&refs, 0)?;
+    run.log_metrics(&per_track, 0)?;
     for file in ["summary.json", "run.json", "aggregated_results.csv"] {
         if dir.join(file).is_file() {
             run.log_artifact(&dir.join(file), "")?;
@@ -122,8 +121,7 @@ pub fn evaluation(run: &Run, dir: &Path, s: &EvaluationSummary) -> Result<()> {
             values.push((format!("{track}/lap_time_ratio_to_expert"), r));
         }
     }
-    let refs: Vec<(&str, f64)> = values.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    run.log_metrics(&refs, 0)?;
+    run.log_metrics(&values, 0)?;
     for file in ["evaluation_summary.json", "per_track.csv"] {
         if dir.join(file).is_file() {
             run.log_artifact(&dir.join(file), "")?;

@@ -1,6 +1,8 @@
 //! The headless collection end to end, through the real binary: determinism across worker
 //! counts, resuming after a kill, and the MCAP read back by an independent Python reader.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -142,17 +144,11 @@ fn mcap_is_read_back_by_the_python_mcap_packages() {
     let dir = scratch("py");
     collect(&dir, &["--episodes", "1", "--laps", "0.03"]);
     let episode = dir.join("episodes/100");
-    let out = Command::new(&python)
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/read_mcap.py"))
-        .arg(episode.join("simulation.mcap"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = common::python_json(
+        &python,
+        "read_mcap.py",
+        &[episode.join("simulation.mcap").as_os_str()],
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let result: serde_json::Value =
         serde_json::from_slice(&read(episode.join("result.json"))).unwrap();
     let steps = result["steps"].as_u64().unwrap();

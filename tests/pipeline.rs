@@ -2,6 +2,8 @@
 //! evaluate; every artifact exists and parses, seeds are disjoint, the expert succeeds, and a
 //! second run reuses every stage.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -174,17 +176,11 @@ fn small_pipeline_end_to_end() {
 
     // Tracking: each pipeline is a run whose five stages are its child runs (read by mlflow).
     if let Ok(python) = std::env::var("RACELOOP_PYTHON") {
-        let out = Command::new(python)
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/read_mlflow.py"))
-            .arg(root.join("mlruns"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let v = common::python_json(
+            &python,
+            "read_mlflow.py",
+            &[root.join("mlruns").as_os_str()],
         );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let runs = v["runs"].as_array().unwrap();
         let parents: Vec<&serde_json::Value> = runs
             .iter()

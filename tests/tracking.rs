@@ -3,6 +3,9 @@
 //! run with params, metric histories, tags and artifacts; sweeps are child runs; overrides fail
 //! with clear messages; `dvc status` accepts a dataset version.
 
+mod common;
+
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -62,17 +65,7 @@ fn python() -> Option<String> {
 
 /// Every run of experiment `raceloop` in the store at `uri`, as read by mlflow.
 fn mlflow_runs(python: &str, uri: &str) -> Vec<Value> {
-    let out = Command::new(python)
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/read_mlflow.py"))
-        .arg(uri)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = common::python_json(python, "read_mlflow.py", &[OsStr::new(uri)]);
     v["runs"].as_array().unwrap().clone()
 }
 

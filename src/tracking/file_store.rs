@@ -201,16 +201,7 @@ fn walk_keys(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
     if !dir.is_dir() {
         return Ok(Vec::new());
     }
-    Ok(walk(dir)?
-        .into_iter()
-        .map(|(p, rel)| {
-            let key = rel
-                .split_once('/')
-                .map(|(_, k)| k.to_string())
-                .unwrap_or(rel);
-            (p, key)
-        })
-        .collect())
+    crate::files::files_under(dir, dir)
 }
 
 fn append(path: &Path, text: &str) -> Result<()> {

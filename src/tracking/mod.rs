@@ -15,9 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Result;
 use clap::Args;
 
-pub use file_store::FileStore;
-#[cfg(feature = "gui")]
-pub use file_store::RunRecord;
+pub use file_store::{FileStore, RunRecord};
 
 /// Where and how runs are tracked (global options).
 #[derive(Debug, Clone, Args)]
@@ -233,14 +231,14 @@ impl Run {
     ///
     /// # Errors
     /// Store errors.
-    pub fn log_metrics(&self, values: &[(&str, f64)], step: i64) -> Result<()> {
+    pub fn log_metrics<K: AsRef<str>>(&self, values: &[(K, f64)], step: i64) -> Result<()> {
         let Some(s) = &self.store else { return Ok(()) };
         let t = now_ms();
         let metrics: Vec<Metric> = values
             .iter()
             .filter(|(_, v)| v.is_finite())
             .map(|(k, v)| Metric {
-                key: k.to_string(),
+                key: k.as_ref().to_string(),
                 value: *v,
                 timestamp_ms: t,
                 step,
@@ -282,28 +280,9 @@ impl Run {
     }
 }
 
-/// Files under `local` (itself when a file) with their path relative to `local`'s parent
-/// directory, `/`-separated, sorted.
+/// Files under `local` (itself when a file) with their path relative to `local`'s parent.
 fn walk(local: &Path) -> Result<Vec<(PathBuf, String)>> {
-    let mut out = Vec::new();
-    let base = local.parent().unwrap_or(Path::new(""));
-    let mut stack = vec![local.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        if p.is_dir() {
-            for e in std::fs::read_dir(&p)? {
-                stack.push(e?.path());
-            }
-        } else {
-            let rel = p.strip_prefix(base).unwrap_or(&p);
-            let rel: Vec<String> = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect();
-            out.push((p.clone(), rel.join("/")));
-        }
-    }
-    out.sort_by(|a, b| a.1.cmp(&b.1));
-    Ok(out)
+    crate::files::files_under(local, local.parent().unwrap_or(Path::new("")))
 }
 
 /// The user for `mlflow.user` and a run's `user_id`.

@@ -1,6 +1,7 @@
 //! Background work started from the panels (collect + extract, training, evaluation), on
 //! threads so that the window never freezes. Each job is a tracked run, like its command.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,6 +13,7 @@ use raceloop_learn::Progress;
 
 use crate::configs::Resolved;
 use crate::evaluate::EvaluationSummary;
+use crate::result::EpisodeResult;
 use crate::tracking::{Tracker, TrackingArgs};
 
 /// What a running job reports.
@@ -33,8 +35,8 @@ pub enum Output {
     Dataset(PathBuf),
     /// A model directory.
     Model(PathBuf),
-    /// An evaluation directory and its summary.
-    Evaluation(PathBuf, Box<EvaluationSummary>),
+    /// An evaluation.
+    Evaluation(Evaluation),
 }
 
 /// One background job.
@@ -49,7 +51,7 @@ pub struct Job {
 }
 
 /// The jobs of the window and their results.
-#[derive(Resource, Default)]
+#[derive(Resource)]
 pub struct Jobs {
     /// The running job, if any (one at a time: they share the cores).
     pub running: Option<Job>,
@@ -60,23 +62,47 @@ pub struct Jobs {
     /// The last finished dataset.
     pub dataset: Option<PathBuf>,
     /// The last evaluation.
-    pub evaluation: Option<(PathBuf, Box<EvaluationSummary>)>,
+    pub evaluation: Option<Evaluation>,
     /// Report of the last finished job (to keep its curves on screen).
     pub finished_report: Report,
+    /// Where the jobs' runs are tracked.
+    pub tracking: TrackingArgs,
 }
 
-fn tracking() -> TrackingArgs {
-    TrackingArgs {
-        tracking_uri: std::env::var("MLFLOW_TRACKING_URI").unwrap_or_else(|_| "mlruns".into()),
-        experiment_name: std::env::var("MLFLOW_EXPERIMENT_NAME")
-            .unwrap_or_else(|_| "raceloop".into()),
-        run_name: None,
-        note: Some("started from the window".into()),
-        no_tracking: false,
-    }
+/// A finished evaluation and its failed model episodes, listed once when it ends.
+pub struct Evaluation {
+    /// Evaluation directory.
+    pub dir: PathBuf,
+    /// Its summary.
+    pub summary: Box<EvaluationSummary>,
+    /// Failed model episodes per track: (seed, MCAP path), by seed.
+    pub failures: BTreeMap<String, Vec<(u64, PathBuf)>>,
 }
 
 impl Jobs {
+    /// No jobs yet; they will be tracked as `tracking` says (the command line's options), with
+    /// a note that the window started them.
+    pub fn new(tracking: &TrackingArgs) -> Self {
+        Self {
+            running: None,
+            last: String::new(),
+            trained: None,
+            dataset: None,
+            evaluation: None,
+            finished_report: Report::default(),
+            tracking: TrackingArgs {
+                note: Some(
+                    tracking
+                        .note
+                        .clone()
+                        .unwrap_or_else(|| "started from the window".into()),
+                ),
+                run_name: None,
+                ..tracking.clone()
+            },
+        }
+    }
+
     fn start(
         &mut self,
         name: String,
@@ -103,18 +129,13 @@ impl Jobs {
 
     /// Collects `episodes` expert episodes (collection config otherwise) and extracts a dataset.
     pub fn collect(&mut self, resolved: Resolved, episodes: usize) {
+        let tracking = self.tracking.clone();
         self.start(
             format!("collect {episodes} episodes + extract"),
             move |report, stop| {
-                let tracker = Tracker::open(&tracking())?;
-                let resolved = Resolved::load(
-                    Path::new("configs"),
-                    &[
-                        resolved.overrides.clone(),
-                        vec![format!("collection.episodes={episodes}")],
-                    ]
-                    .concat(),
-                )?;
+                let tracker = Tracker::open(&tracking)?;
+                let resolved =
+                    resolved.with_overrides(&[format!("collection.episodes={episodes}")])?;
                 set(report, "collecting (see the terminal for progress)");
                 let run = tracker.start("collect", "collect-window", None)?;
                 crate::stage_metrics::config(&run, &resolved)?;
@@ -149,8 +170,9 @@ impl Jobs {
 
     /// Trains a model named `name` on `dataset` with `resolved`'s model and training configs.
     pub fn train(&mut self, resolved: Resolved, dataset: PathBuf, name: String) {
+        let tracking = self.tracking.clone();
         self.start(format!("train {name}"), move |report, stop| {
-            let tracker = Tracker::open(&tracking())?;
+            let tracker = Tracker::open(&tracking)?;
             let run = tracker.start("train", &format!("train-{name}-window"), None)?;
             crate::stage_metrics::config(&run, &resolved)?;
             let batches_per_epoch = raceloop_learn::Dataset::load(&dataset)
@@ -208,19 +230,13 @@ impl Jobs {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "model".into());
+        let tracking = self.tracking.clone();
         self.start(format!("evaluate {name}"), move |report, _| {
-            let tracker = Tracker::open(&tracking())?;
-            let resolved = Resolved::load(
-                Path::new("configs"),
-                &[
-                    resolved.overrides.clone(),
-                    vec![
-                        format!("evaluation.tracks='{tracks}'"),
-                        format!("evaluation.episodes_per_track={episodes}"),
-                    ],
-                ]
-                .concat(),
-            )?;
+            let tracker = Tracker::open(&tracking)?;
+            let resolved = resolved.with_overrides(&[
+                format!("evaluation.tracks='{tracks}'"),
+                format!("evaluation.episodes_per_track={episodes}"),
+            ])?;
             let run = tracker.start("evaluate", &format!("evaluate-{name}-window"), None)?;
             crate::stage_metrics::config(&run, &resolved)?;
             set(report, "evaluating (see the terminal for progress)");
@@ -235,10 +251,33 @@ impl Jobs {
                 crate::stage_metrics::evaluation(&run, &out, &s)?;
                 Ok(s)
             });
-            let s = run.end_with(result)?;
-            Ok(Output::Evaluation(out, Box::new(s)))
+            let summary = Box::new(run.end_with(result)?);
+            let failures = failures(&out);
+            Ok(Output::Evaluation(Evaluation {
+                dir: out,
+                summary,
+                failures,
+            }))
         });
     }
+}
+
+/// Failed model episodes in an evaluation directory, per track: (seed, MCAP path), by seed.
+fn failures(dir: &Path) -> BTreeMap<String, Vec<(u64, PathBuf)>> {
+    let mut out: BTreeMap<String, Vec<(u64, PathBuf)>> = BTreeMap::new();
+    let episodes = std::fs::read_dir(dir.join("model").join("episodes"));
+    for entry in episodes.into_iter().flatten().flatten() {
+        let d = entry.path();
+        if let Ok(r) = crate::atomic_file::read_json::<EpisodeResult>(&d.join("result.json"))
+            && !r.success
+        {
+            out.entry(r.track)
+                .or_default()
+                .push((r.seed, d.join(crate::headless::MCAP_FILE)));
+        }
+    }
+    out.values_mut().for_each(|v| v.sort());
+    out
 }
 
 fn set(report: &Mutex<Report>, status: &str) {
@@ -277,9 +316,9 @@ pub fn poll(mut jobs: ResMut<Jobs>) {
             jobs.trained = Some(d);
             m
         }
-        Ok(Output::Evaluation(d, s)) => {
-            let m = format!("{}: {}", job.name, d.display());
-            jobs.evaluation = Some((d, s));
+        Ok(Output::Evaluation(e)) => {
+            let m = format!("{}: {}", job.name, e.dir.display());
+            jobs.evaluation = Some(e);
             m
         }
         Err(e) => format!("{} failed: {e:#}", job.name),

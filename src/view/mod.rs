@@ -165,11 +165,12 @@ struct FrameStats {
     steps: u64,
 }
 
-/// Opens the window and runs until it is closed.
+/// Opens the window and runs until it is closed; jobs started from its panels are tracked as
+/// `tracking` (the command line's global options) says.
 ///
 /// # Errors
 /// A bad track, config or model at start.
-pub fn run(args: &ViewArgs) -> Result<()> {
+pub fn run(args: &ViewArgs, tracking: &crate::tracking::TrackingArgs) -> Result<()> {
     let resolved = crate::configs::Resolved::load(&args.configs, &[])?;
     let mut sim = resolved.sim();
     sim.lidar.period_steps = resolved.config.evaluation.lidar_period_steps;
@@ -209,7 +210,7 @@ pub fn run(args: &ViewArgs) -> Result<()> {
     .insert_resource(settings)
     .insert_resource(FrameStats::default())
     .insert_resource(replay::Replay::default())
-    .insert_resource(jobs::Jobs::default())
+    .insert_resource(jobs::Jobs::new(tracking))
     .init_state::<ViewState>()
     .add_message::<ResetEpisode>()
     .add_plugins(SimPlugin)

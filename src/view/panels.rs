@@ -26,7 +26,7 @@ pub struct Fields {
     eval_model: String,
     eval_tracks: String,
     eval_episodes: usize,
-    runs: Vec<crate::tracking::RunRecord>,
+    runs: Result<Vec<crate::tracking::RunRecord>, String>,
     runs_loaded: bool,
 }
 
@@ -44,7 +44,7 @@ impl Default for Fields {
             eval_model: "models/default".into(),
             eval_tracks: "all".into(),
             eval_episodes: 2,
-            runs: Vec::new(),
+            runs: Ok(Vec::new()),
             runs_loaded: false,
         }
     }
@@ -304,7 +304,7 @@ pub fn ui(
         &mut reset,
     );
     evaluation_panel(ctx, &config, &mut jobs, &mut fields, &mut replay);
-    runs_panel(ctx, &mut fields);
+    runs_panel(ctx, &mut fields, &jobs.tracking);
     Ok(())
 }
 
@@ -401,10 +401,7 @@ fn training_panel(
                             if f.mlp { "Mlp" } else { "TinyLidarNet" }
                         ),
                     ];
-                    match crate::configs::Resolved::load(
-                        std::path::Path::new("configs"),
-                        &overrides,
-                    ) {
+                    match config.resolved.with_overrides(&overrides) {
                         Ok(r) => jobs.train(r, PathBuf::from(&f.dataset), f.model_name.clone()),
                         Err(e) => jobs.last = format!("{e:#}"),
                     }
@@ -493,9 +490,10 @@ fn evaluation_panel(
             } else if !jobs.last.is_empty() {
                 ui.label(&jobs.last);
             }
-            let Some((dir, s)) = &jobs.evaluation else {
+            let Some(e) = &jobs.evaluation else {
                 return;
             };
+            let (dir, s) = (&e.dir, &e.summary);
             ui.label(format!(
                 "{}: success {:.1} % overall, {} of {} tracks meet the target",
                 dir.display(),
@@ -517,9 +515,9 @@ fn evaluation_panel(
                             .map_or("-".into(), |r| format!("{:.0} %", 100.0 * r)),
                     );
                     ui.horizontal(|ui| {
-                        for (seed, mcap) in failures(dir, name) {
+                        for (seed, mcap) in e.failures.get(name).into_iter().flatten() {
                             if ui.small_button(seed.to_string()).clicked() {
-                                replay.request = Some(mcap);
+                                replay.request = Some(mcap.clone());
                             }
                         }
                     });
@@ -529,24 +527,7 @@ fn evaluation_panel(
         });
 }
 
-/// Failed model episodes of `track` in an evaluation directory: (seed, MCAP path).
-fn failures(dir: &std::path::Path, track: &str) -> Vec<(u64, PathBuf)> {
-    let episodes = dir.join("model").join("episodes");
-    let mut out: Vec<(u64, PathBuf)> = std::fs::read_dir(&episodes)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| {
-            let d = e.ok()?.path();
-            let r: crate::result::EpisodeResult =
-                crate::atomic_file::read_json(&d.join("result.json")).ok()?;
-            (!r.success && r.track == track).then(|| (r.seed, d.join("simulation.mcap")))
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-fn runs_panel(ctx: &egui::Context, f: &mut Fields) {
+fn runs_panel(ctx: &egui::Context, f: &mut Fields, tracking: &crate::tracking::TrackingArgs) {
     egui::Window::new("Runs")
         .anchor(egui::Align2::RIGHT_TOP, [-8.0, 380.0])
         .default_open(false)
@@ -554,26 +535,26 @@ fn runs_panel(ctx: &egui::Context, f: &mut Fields) {
         .show(ctx, |ui| {
             if ui.button("Refresh").clicked() || !f.runs_loaded {
                 f.runs_loaded = true;
-                f.runs = crate::tracking::FileStore::new(PathBuf::from("mlruns"))
-                    .and_then(|s| s.runs("raceloop"))
-                    .unwrap_or_default();
+                f.runs = crate::runs::recent(tracking).map_err(|e| format!("{e:#}"));
             }
+            let runs = match &f.runs {
+                Ok(runs) => runs.as_slice(),
+                Err(e) => {
+                    ui.label(e);
+                    return;
+                }
+            };
             egui::ScrollArea::vertical()
                 .max_height(300.0)
                 .show(ui, |ui| {
                     egui::Grid::new("runs").striped(true).show(ui, |ui| {
-                        for r in f.runs.iter().take(30) {
+                        for r in runs.iter().take(30) {
                             ui.label(&r.name);
                             ui.label(r.status);
-                            let key = [
-                                "success_rate",
-                                "best_val_loss",
-                                "samples_train",
-                                "episodes_per_s",
-                            ]
-                            .iter()
-                            .find_map(|k| r.metrics.get(*k).map(|v| format!("{k} {v:.4}")))
-                            .unwrap_or_default();
+                            let key = crate::runs::KEY_METRICS
+                                .iter()
+                                .find_map(|k| r.metrics.get(*k).map(|v| format!("{k} {v:.4}")))
+                                .unwrap_or_default();
                             ui.label(key);
                             ui.end_row();
                         }

@@ -1,6 +1,7 @@
-//! The simulation configuration, read from RON files in `configs/` (one file per area).
+//! The simulation configuration, one RON file per area in `configs/`.
 //!
-//! The shipped files are compiled in as the defaults, so the binary works from any directory.
+//! The shipped files are compiled in as the defaults ([`SimConfig::default`]), so the binary
+//! works from any directory; the app reads a config directory with overrides on top.
 
 use std::path::Path;
 
@@ -86,44 +87,30 @@ pub fn parse_ron<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
     Ok(value)
 }
 
-fn area<T: DeserializeOwned>(dir: Option<&Path>, index: usize) -> Result<T> {
-    let (_, file, shipped) = AREAS[index];
-    match dir.map(|d| d.join(file)).filter(|p| p.is_file()) {
-        Some(path) => {
-            let text = std::fs::read_to_string(&path).map_err(|e| SimError::io(&path, e))?;
-            parse_ron(&path, &text)
-        }
-        None => parse_ron(&Path::new("configs").join(file), shipped),
-    }
+/// The shipped text of area `index` of [`AREAS`], parsed.
+fn shipped<T: DeserializeOwned>(index: usize) -> Result<T> {
+    let (_, file, text) = AREAS[index];
+    parse_ron(&Path::new("configs").join(file), text)
 }
 
 impl SimConfig {
-    /// Reads each area file from `dir` (`sim.ron`, `vehicle.ron`, `lidar.ron`, `expert.ron`,
-    /// `episode.ron`); a missing file takes the shipped default. The result is validated.
-    ///
-    /// # Errors
-    /// Read, parse ([`SimError::Config`] with file, line and field) and range errors.
-    pub fn load_dir(dir: &Path) -> Result<Self> {
-        Self::compose(Some(dir))
-    }
-
     /// Parses a complete config (as saved in an episode's `config.ron`) and validates it.
     ///
     /// # Errors
-    /// As [`Self::load_dir`].
+    /// Parse errors ([`SimError::Config`] with file, line and field) and range errors.
     pub fn from_ron(path: &Path, text: &str) -> Result<Self> {
         let cfg: Self = parse_ron(path, text)?;
         cfg.validate()?;
         Ok(cfg)
     }
 
-    fn compose(dir: Option<&Path>) -> Result<Self> {
+    fn compose() -> Result<Self> {
         let cfg = Self {
-            sim: area(dir, 0)?,
-            vehicle: area(dir, 1)?,
-            lidar: area(dir, 2)?,
-            expert: area(dir, 3)?,
-            episode: area(dir, 4)?,
+            sim: shipped(0)?,
+            vehicle: shipped(1)?,
+            lidar: shipped(2)?,
+            expert: shipped(3)?,
+            episode: shipped(4)?,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -156,7 +143,7 @@ impl SimConfig {
 impl Default for SimConfig {
     /// The shipped `configs/*.ron`.
     fn default() -> Self {
-        Self::compose(None).expect("shipped configs are valid")
+        Self::compose().expect("shipped configs are valid")
     }
 }
 
@@ -171,29 +158,5 @@ mod tests {
         assert_eq!(cfg.vehicle.C_Sf, 4.718);
         let again = SimConfig::from_ron(Path::new("x.ron"), &cfg.to_ron()).unwrap();
         assert_eq!(cfg, again);
-    }
-
-    #[test]
-    fn unknown_field_and_wrong_type_name_file_line_and_field() {
-        let dir = std::env::temp_dir().join(format!("raceloop-cfg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let lidar = AREAS[2].2.replace("num_beams", "num_beamz");
-        std::fs::write(dir.join("lidar.ron"), lidar).unwrap();
-        let e = SimConfig::load_dir(&dir).unwrap_err().to_string();
-        assert!(e.contains("lidar.ron:") && e.contains("num_beamz"), "{e}");
-        std::fs::write(
-            dir.join("lidar.ron"),
-            AREAS[2].2.replace("1080", "\"many\""),
-        )
-        .unwrap();
-        let e = SimConfig::load_dir(&dir).unwrap_err().to_string();
-        assert!(
-            e.contains("lidar.ron:3:") && e.contains("field `num_beams`"),
-            "{e}"
-        );
-        std::fs::write(dir.join("lidar.ron"), AREAS[2].2.replace("30.0", "-1.0")).unwrap();
-        let e = SimConfig::load_dir(&dir).unwrap_err().to_string();
-        assert!(e.contains("lidar.max_range"), "{e}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
