@@ -70,28 +70,38 @@ pub struct RunInfo {
     pub complete: bool,
 }
 
-/// Loads the tracks named by a `--track` value: `all`, or comma-separated names/paths.
+/// Loads the tracks named by a `--track` value: comma-separated shipped names, centerline CSV
+/// paths, or `all` (every shipped track). A track named twice (`all,Montreal`) gets twice the
+/// share of round-robin episodes.
 ///
 /// # Errors
 /// Unknown names or bad files.
 pub fn load_tracks(spec: &str) -> Result<Vec<Arc<Track>>> {
-    let names: Vec<String> = if spec.eq_ignore_ascii_case("all") {
-        raceloop_sim::track::shipped_names()
-            .into_iter()
-            .map(String::from)
-            .collect()
-    } else {
-        spec.split(',')
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect()
-    };
+    let names = track_names(spec);
     if names.is_empty() {
         bail!("no track given");
     }
     names
         .par_iter()
         .map(|n| Ok(Arc::new(Track::load(n)?)))
+        .collect()
+}
+
+/// The names or paths of a `--track` value, `all` expanded, in order, repeats kept.
+fn track_names(spec: &str) -> Vec<String> {
+    spec.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .flat_map(|s| {
+            if s.eq_ignore_ascii_case("all") {
+                raceloop_sim::track::shipped_names()
+                    .into_iter()
+                    .map(String::from)
+                    .collect()
+            } else {
+                vec![s.to_string()]
+            }
+        })
         .collect()
 }
 
@@ -327,4 +337,23 @@ pub fn summarize(run: Option<&Path>) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn track_lists_expand_all_and_keep_repeats() {
+        let shipped = raceloop_sim::track::shipped_names();
+        assert_eq!(track_names("all"), shipped);
+        let weighted = track_names("all, Montreal");
+        assert_eq!(weighted.len(), shipped.len() + 1);
+        assert_eq!(weighted.iter().filter(|n| *n == "Montreal").count(), 2);
+        assert_eq!(
+            track_names("Austin,,tracks/x.csv"),
+            ["Austin", "tracks/x.csv"]
+        );
+        assert!(track_names(" , ").is_empty());
+    }
 }

@@ -137,7 +137,9 @@ pub fn evaluate(
     let t0 = std::time::Instant::now();
     let policy = Policy::load(model_dir)
         .with_context(|| format!("loading model {}", model_dir.display()))?;
-    let tracks = load_tracks(&e.tracks)?;
+    let mut tracks = load_tracks(&e.tracks)?;
+    let mut seen = std::collections::HashSet::new();
+    tracks.retain(|t| seen.insert(t.name.clone()));
     let mut sim = base.clone();
     sim.episode.laps = e.laps;
     sim.episode.start.mode = e.start;

@@ -2,15 +2,19 @@
 //!
 //! - [`dataset`]: (scan, command) pairs, normalisation statistics, `data.safetensors`.
 //! - [`model`]: Tiny Lidar Net (arXiv:2410.07447) and the MLP baseline, `[B, 1, 1080]` → `[B, k]`.
+//! - [`backprop`]: the hand-written backward pass used for training on the CPU.
 //! - [`train`]: the training loop (AdamW, mini-batches, validation, best checkpoint).
+//! - [`packed`]: a trained network packed for fast single-scan CPU inference.
 //! - [`policy`]: a model directory as a driving policy.
 //!
 //! The CPU backend is Burn's pure-Rust `flex`; `wgpu` (feature `wgpu`) runs on GPUs.
 
+pub mod backprop;
 pub mod dataset;
 pub mod error;
 pub mod io;
 pub mod model;
+pub mod packed;
 pub mod policy;
 pub mod train;
 
@@ -18,4 +22,6 @@ pub use dataset::{Dataset, Split, Stats};
 pub use error::{LearnError, Result};
 pub use model::{Architecture, Model, ModelConfig};
 pub use policy::Policy;
-pub use train::{EpochMetrics, LossKind, Progress, Schedule, TrainConfig, Trained, train};
+pub use train::{
+    Backward, EpochMetrics, LossKind, Progress, Schedule, TrainConfig, Trained, train, train_with,
+};

@@ -129,6 +129,16 @@ impl TinyLidarNet {
         }
     }
 
+    /// The conv layers, input side first.
+    pub fn convs(&self) -> &[Conv1d] {
+        &self.convs
+    }
+
+    /// The hidden dense layers (ReLU) and the tanh head.
+    pub fn dense(&self) -> (&[Linear], &Linear) {
+        (&self.dense, &self.head)
+    }
+
     /// `[batch, 1, num_beams]` normalised scans → `[batch, outputs]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<2> {
         let mut x = x;
@@ -162,6 +172,11 @@ impl Mlp {
             head: LinearConfig::new(256, outputs).init(device),
             relu: Relu::new(),
         }
+    }
+
+    /// The hidden dense layers (ReLU) and the tanh head.
+    pub fn dense(&self) -> (&[Linear], &Linear) {
+        (&self.hidden, &self.head)
     }
 
     /// `[batch, 1, num_beams]` normalised scans → `[batch, outputs]`.
@@ -203,6 +218,7 @@ mod tests {
 
     #[test]
     fn tiny_lidar_net_shapes_and_parameter_count() {
+        let _turn = crate::packed::tests::BURN_RNG.lock();
         let d = device();
         let cfg = ModelConfig {
             architecture: Architecture::TinyLidarNet,
@@ -241,6 +257,7 @@ mod tests {
 
     #[test]
     fn mlp_shapes() {
+        let _turn = crate::packed::tests::BURN_RNG.lock();
         let d = device();
         let m = ModelConfig {
             architecture: Architecture::Mlp,

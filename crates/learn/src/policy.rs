@@ -13,6 +13,7 @@ use burn::tensor::TensorData;
 use crate::dataset::Stats;
 use crate::error::{LearnError, Result};
 use crate::model::{Model, ModelConfig};
+use crate::packed::PackedNet;
 
 /// File names in a model directory.
 pub const WEIGHTS_FILE: &str = "weights.safetensors";
@@ -68,26 +69,17 @@ pub fn load_weights(config: &ModelConfig, dir: &Path, device: &Device) -> Result
     Ok(model)
 }
 
-/// A loaded model ready to drive.
-#[derive(Debug)]
+/// A loaded model ready to drive. Scans go through the [`PackedNet`] copy of the network
+/// (the same outputs as Burn's forward pass, several times faster for one scan).
+#[derive(Clone, Debug)]
 pub struct Policy {
     model: Model,
+    packed: PackedNet,
     config: ModelConfig,
     stats: Stats,
     device: Device,
     input: Vec<f32>,
-}
-
-impl Clone for Policy {
-    fn clone(&self) -> Self {
-        Self {
-            model: self.model.clone(),
-            config: self.config.clone(),
-            stats: self.stats.clone(),
-            device: self.device.clone(),
-            input: self.input.clone(),
-        }
-    }
+    output: Vec<f32>,
 }
 
 impl Policy {
@@ -118,13 +110,21 @@ impl Policy {
 
     /// Wraps an in-memory model.
     pub fn new(model: Model, config: ModelConfig, stats: Stats, device: Device) -> Self {
+        let model = model.valid();
         Self {
-            model: model.valid(),
+            packed: PackedNet::new(&model, config.num_beams),
+            model,
             input: Vec::with_capacity(config.num_beams),
+            output: vec![0.0; config.outputs],
             config,
             stats,
             device,
         }
+    }
+
+    /// Whether inference uses the AVX-512 micro-kernel (else portable loops).
+    pub fn uses_avx512(&self) -> bool {
+        self.packed.uses_avx512()
     }
 
     /// The model configuration.
@@ -142,6 +142,26 @@ impl Policy {
     /// # Panics
     /// If `scans.len()` is not a multiple of `num_beams`.
     pub fn act_batch(&mut self, scans: &[f32]) -> Vec<(f32, f32)> {
+        let beams = self.config.num_beams;
+        assert_eq!(scans.len() % beams, 0, "scans must be [n, {beams}]");
+        scans
+            .chunks_exact(beams)
+            .map(|scan| {
+                self.input.clear();
+                self.input.extend_from_slice(scan);
+                self.stats.normalize_scan(&mut self.input);
+                self.packed.forward(&self.input, &mut self.output);
+                self.stats.denormalize(&self.output)
+            })
+            .collect()
+    }
+
+    /// The same as [`Policy::act_batch`] through Burn's forward pass on the policy's device
+    /// (the reference that [`PackedNet`] is checked against).
+    ///
+    /// # Panics
+    /// If `scans.len()` is not a multiple of `num_beams`.
+    pub fn act_batch_burn(&mut self, scans: &[f32]) -> Vec<(f32, f32)> {
         let beams = self.config.num_beams;
         assert_eq!(scans.len() % beams, 0, "scans must be [n, {beams}]");
         let n = scans.len() / beams;

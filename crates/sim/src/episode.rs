@@ -67,6 +67,12 @@ impl EpisodeConfig {
                 format!("must be ≥ 0 m, found {}", s.edge_margin),
             );
         }
+        if !(s.clear_ahead >= 0.0 && s.clear_ahead.is_finite()) {
+            return bad(
+                "start.clear_ahead",
+                format!("must be ≥ 0 s, found {}", s.clear_ahead),
+            );
+        }
         Ok(())
     }
 }

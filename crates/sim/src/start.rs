@@ -28,6 +28,12 @@ pub struct StartConfig {
     pub speed_max: f64,
     /// Random start: clearance kept between the car's bounding circle and the track edge, m.
     pub edge_margin: f64,
+    /// Random start: the footprint must also stay clear of the walls when moved straight ahead
+    /// for this long at the start speed, s (0 = only the start pose is checked). This rejects
+    /// starts that no driver can recover from, such as 2 m/s towards a wall 10 cm away.
+    /// Older configs without the field get 0.
+    #[serde(default)]
+    pub clear_ahead: f64,
 }
 
 /// A start pose in Frenet and world coordinates.
@@ -68,7 +74,9 @@ impl StartPose {
 }
 
 /// Draws a start. A random start whose footprint would touch a wall (possible at corners tighter
-/// than the half-width) is drawn again, up to 1000 times, then falls back to the grid start.
+/// than the half-width), at the start pose or anywhere on the straight path of
+/// [`StartConfig::clear_ahead`] seconds at the start speed (checked every 5 cm), is drawn again,
+/// up to 1000 times, then falls back to the grid start.
 pub fn sample_start(
     cfg: &StartConfig,
     track: &Track,
@@ -100,7 +108,13 @@ pub fn sample_start(
         };
         let pose = StartPose::at(track, s, d, dh, v);
         let c = DVec2::new(pose.x, pose.y);
-        if track.grid.contains(c) && !track.grid.rect_hits_wall(c, pose.yaw, car_half) {
+        let ahead = v * cfg.clear_ahead;
+        let checks = (ahead / 0.05).ceil() as usize;
+        let clear =
+            |p: DVec2| track.grid.contains(p) && !track.grid.rect_hits_wall(p, pose.yaw, car_half);
+        if (0..=checks).all(|i| {
+            clear(c + DVec2::from_angle(pose.yaw) * (ahead * i as f64 / checks.max(1) as f64))
+        }) {
             return pose;
         }
     }

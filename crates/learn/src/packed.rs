@@ -1,0 +1,651 @@
+//! A trained network's weights packed for fast inference on the CPU, and the matrix-product
+//! kernel that it and the CPU backward pass ([`crate::backprop`]) share.
+//!
+//! Burn's `flex` backend spends most of a batch-1 forward pass (about 90–130 µs for Tiny Lidar
+//! Net here) on per-operation overhead: allocations, layout copies and dispatch. Driving needs
+//! one scan at a time, so [`PackedNet`] runs the same network as [`crate::Model::forward`]
+//! directly:
+//!
+//! - Activations are channels-last (`[len, channels]`), so the receptive field of a conv output
+//!   position is `kernel × channels_in` contiguous values at offset `position × stride ×
+//!   channels_in`. Every conv layer is then one matrix product `[len_out, kernel · channels_in] ×
+//!   [kernel · channels_in, channels_out]` without an im2col copy, and a dense layer is the same
+//!   product with one row.
+//! - Weights are packed once as `[kernel · channels_in, channels_out]` with the output columns
+//!   padded to a multiple of 16; the first dense layer after the conv stack has its rows
+//!   permuted so that it reads channels-last features in the paper's channel-major flatten order.
+//! - On x86-64 CPUs with AVX-512 a register-blocked micro-kernel keeps up to 24 vectors of 16
+//!   outputs in registers (6 rows × 64 channels) while it streams the packed weights; elsewhere a
+//!   portable loop does the same arithmetic.
+//!
+//! Outputs agree with Burn's forward pass to float rounding (≈1e-6; the summation order
+//! differs), which the tests check for both architectures and both code paths.
+
+use burn::nn::Linear;
+use burn::nn::conv::Conv1d;
+use burn::prelude::*;
+#[cfg(test)]
+use burn::tensor::TensorData;
+
+use crate::model::{Model, conv_out};
+
+/// Output columns are padded to a multiple of this (one AVX-512 vector of f32).
+const LANES: usize = 16;
+
+/// Activation after a layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Activation {
+    Relu,
+    Tanh,
+}
+
+/// The Burn module behind a packed layer.
+#[derive(Clone, Copy)]
+pub(crate) enum Parameter<'a> {
+    Conv(&'a Conv1d),
+    Dense(&'a Linear),
+}
+
+impl<'a> Parameter<'a> {
+    /// The layers of `model` in [`PackedNet`] order.
+    pub(crate) fn of(model: &'a Model) -> Vec<Self> {
+        let (convs, hidden, head) = match model {
+            Model::TinyLidarNet(net) => {
+                let (hidden, head) = net.dense();
+                (net.convs(), hidden, head)
+            }
+            Model::Mlp(net) => {
+                let (hidden, head) = net.dense();
+                (&[][..], hidden, head)
+            }
+        };
+        convs
+            .iter()
+            .map(Self::Conv)
+            .chain(hidden.iter().map(Self::Dense))
+            .chain([Self::Dense(head)])
+            .collect()
+    }
+
+    /// Weight and bias values in Burn's layout.
+    pub(crate) fn values(self) -> (Vec<f32>, Option<Vec<f32>>) {
+        match self {
+            Self::Conv(c) => (
+                values(c.weight.val()),
+                c.bias.as_ref().map(|b| values(b.val())),
+            ),
+            Self::Dense(l) => (
+                values(l.weight.val()),
+                l.bias.as_ref().map(|b| values(b.val())),
+            ),
+        }
+    }
+
+    /// Weight and bias parameter ids.
+    pub(crate) fn ids(self) -> (burn::module::ParamId, Option<burn::module::ParamId>) {
+        match self {
+            Self::Conv(c) => (c.weight.id, c.bias.as_ref().map(|b| b.id)),
+            Self::Dense(l) => (l.weight.id, l.bias.as_ref().map(|b| b.id)),
+        }
+    }
+}
+
+/// How a packed layer's weight rows map to the Burn parameter it came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// `Conv1d` weight `[width, channels_in, kernel]`; packed row `k · channels_in + i`.
+    Conv { kernel: usize, channels_in: usize },
+    /// `Linear` weight `[depth, width]`; with `Some((len, channels))` the packed row
+    /// `t · channels + c` holds Burn's row `c · len + t`.
+    Dense {
+        channels_last: Option<(usize, usize)>,
+    },
+}
+
+/// One layer as a matrix product: `rows` output positions, each reading `depth` contiguous
+/// inputs starting `step` inputs after the previous row's.
+#[derive(Clone, Debug)]
+pub(crate) struct Layer {
+    /// Output positions (1 for a dense layer).
+    pub rows: usize,
+    /// Input offset between consecutive rows (`stride × channels_in`; `depth` for a dense layer,
+    /// whose rows are separate inputs).
+    pub step: usize,
+    /// Inputs per row (`kernel × channels_in`, or the dense layer's input width).
+    pub depth: usize,
+    /// Outputs per row (channels or units).
+    pub width: usize,
+    /// `width` rounded up to a multiple of [`LANES`].
+    pub padded: usize,
+    /// Packed weights `[depth, padded]`, zero in the padding columns.
+    pub weights: Vec<f32>,
+    /// Bias `[padded]`.
+    pub bias: Vec<f32>,
+    pub activation: Activation,
+    pub origin: Origin,
+}
+
+fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .expect("f32 parameters")
+}
+
+impl Origin {
+    /// Where packed row `row` of a `[depth, width]` layer lives in the Burn parameter: Burn's
+    /// index of element (`row`, `column`) is `base + column × stride`; returns (base, stride).
+    pub(crate) fn burn_row(self, row: usize, width: usize) -> (usize, usize) {
+        match self {
+            Self::Conv {
+                kernel,
+                channels_in,
+            } => {
+                let (k, i) = (row / channels_in, row % channels_in);
+                (i * kernel + k, channels_in * kernel)
+            }
+            Self::Dense { channels_last } => {
+                let row = channels_last.map_or(row, |(len, channels)| {
+                    (row % channels) * len + row / channels
+                });
+                (row * width, 1)
+            }
+        }
+    }
+}
+
+impl Layer {
+    fn new(
+        weight: &[f32],
+        bias: Option<Vec<f32>>,
+        (rows, step, depth, width): (usize, usize, usize, usize),
+        activation: Activation,
+        origin: Origin,
+    ) -> Self {
+        let padded = width.next_multiple_of(LANES);
+        let mut layer = Self {
+            rows,
+            step,
+            depth,
+            width,
+            padded,
+            weights: vec![0.0; depth * padded],
+            bias: vec![0.0; padded],
+            activation,
+            origin,
+        };
+        layer.load(weight, bias.as_deref());
+        layer
+    }
+
+    /// Packs Burn's `weight` (`[width, channels_in, kernel]` or `[depth, width]`) and `bias`.
+    pub(crate) fn load(&mut self, weight: &[f32], bias: Option<&[f32]>) {
+        assert_eq!(weight.len(), self.depth * self.width, "weight size");
+        for (row, packed) in self.weights.chunks_exact_mut(self.padded).enumerate() {
+            let (base, stride) = self.origin.burn_row(row, self.width);
+            for (column, w) in packed[..self.width].iter_mut().enumerate() {
+                *w = weight[base + column * stride];
+            }
+        }
+        if let Some(bias) = bias {
+            self.bias[..self.width].copy_from_slice(bias);
+        }
+    }
+
+    /// The inverse of [`Layer::load`] for a packed `[depth, padded]` array (a gradient): Burn's
+    /// layout `[depth · width]`.
+    pub(crate) fn unpack(&self, packed: &[f32]) -> Vec<f32> {
+        let mut out = vec![0.0; self.depth * self.width];
+        for (row, packed) in packed.chunks_exact(self.padded).enumerate() {
+            let (base, stride) = self.origin.burn_row(row, self.width);
+            for (column, &w) in packed[..self.width].iter().enumerate() {
+                out[base + column * stride] = w;
+            }
+        }
+        out
+    }
+
+    fn conv(conv: &Conv1d, len_in: usize) -> Self {
+        let [width, channels_in, kernel] = conv.weight.dims();
+        let shape = (
+            conv_out(len_in, kernel, conv.stride),
+            conv.stride * channels_in,
+            kernel * channels_in,
+            width,
+        );
+        let (weight, bias) = Parameter::Conv(conv).values();
+        Self::new(
+            &weight,
+            bias,
+            shape,
+            Activation::Relu,
+            Origin::Conv {
+                kernel,
+                channels_in,
+            },
+        )
+    }
+
+    fn dense(
+        linear: &Linear,
+        channels_last: Option<(usize, usize)>,
+        activation: Activation,
+    ) -> Self {
+        let [depth, width] = linear.weight.dims();
+        let (weight, bias) = Parameter::Dense(linear).values();
+        Self::new(
+            &weight,
+            bias,
+            (1, depth, depth, width),
+            activation,
+            Origin::Dense { channels_last },
+        )
+    }
+
+    /// `output[rows, width] = activation(input · weights + bias)`.
+    pub(crate) fn run(&self, input: &[f32], output: &mut [f32], avx512: bool) {
+        self.run_rows(input, output, self.rows, avx512);
+    }
+
+    /// [`Layer::run`] for `rows` rows: a dense layer applied to `rows` inputs at once.
+    pub(crate) fn run_rows(&self, input: &[f32], output: &mut [f32], rows: usize, avx512: bool) {
+        gemm(
+            &Gemm {
+                a: input,
+                a_row: self.step,
+                a_col: 1,
+                b: &self.weights,
+                b_row: self.padded,
+                m: rows,
+                k: self.depth,
+                n: self.padded,
+                live: self.width,
+                c_row: self.width,
+                init: Init::Bias(&self.bias),
+            },
+            output,
+            avx512,
+        );
+        let out = &mut output[..rows * self.width];
+        match self.activation {
+            Activation::Relu => out.iter_mut().for_each(|v| *v = v.max(0.0)),
+            Activation::Tanh => out.iter_mut().for_each(|v| *v = v.tanh()),
+        }
+    }
+}
+
+/// What a matrix product starts from.
+#[derive(Clone, Copy)]
+pub(crate) enum Init<'a> {
+    /// Each row starts at this `[n]` bias.
+    Bias(&'a [f32]),
+    /// Rows start at zero.
+    Zero,
+    /// Rows start at the output's current values (accumulate).
+    Add,
+}
+
+/// `C[m, live] (=|+=) A[m, k] · B[k, n]` with `A(i, j) = a[i · a_row + j · a_col]`,
+/// `B(j, :) = b[j · b_row ..][..n]` (`n` a multiple of 16, columns past `live` ignored) and
+/// `C(i, :) = c[i · c_row ..][..live]`.
+pub(crate) struct Gemm<'a> {
+    pub a: &'a [f32],
+    pub a_row: usize,
+    pub a_col: usize,
+    pub b: &'a [f32],
+    pub b_row: usize,
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub live: usize,
+    pub c_row: usize,
+    pub init: Init<'a>,
+}
+
+/// Runs `g` into `c`, with the AVX-512 micro-kernel when `avx512` (only ever set where the CPU
+/// has it) and portable loops otherwise.
+///
+/// # Panics
+/// If a slice is too short for the shapes and strides.
+pub(crate) fn gemm(g: &Gemm, c: &mut [f32], avx512: bool) {
+    if g.m == 0 || g.k == 0 {
+        return;
+    }
+    assert!(g.n % LANES == 0 && g.live <= g.n);
+    assert!(g.a.len() > (g.m - 1) * g.a_row + (g.k - 1) * g.a_col);
+    assert!(g.b.len() >= (g.k - 1) * g.b_row + g.n);
+    assert!(c.len() >= (g.m - 1) * g.c_row + g.live);
+    if let Init::Bias(bias) = g.init {
+        assert!(bias.len() >= g.n);
+    }
+    #[cfg(target_arch = "x86_64")]
+    if avx512 {
+        // SAFETY: `avx512` is only set where the CPU reports AVX-512F, and the bounds of every
+        // access are asserted above.
+        unsafe { avx512::gemm(g, c) };
+        return;
+    }
+    let _ = avx512;
+    let mut acc = vec![0.0f32; g.n];
+    for i in 0..g.m {
+        let out = &mut c[i * g.c_row..i * g.c_row + g.live];
+        match g.init {
+            Init::Bias(bias) => acc.copy_from_slice(&bias[..g.n]),
+            Init::Zero => acc.fill(0.0),
+            Init::Add => {
+                acc.fill(0.0);
+                acc[..g.live].copy_from_slice(out);
+            }
+        }
+        for j in 0..g.k {
+            let a = g.a[i * g.a_row + j * g.a_col];
+            for (s, &w) in acc.iter_mut().zip(&g.b[j * g.b_row..j * g.b_row + g.n]) {
+                *s += a * w;
+            }
+        }
+        out.copy_from_slice(&acc[..g.live]);
+    }
+}
+
+/// A Tiny Lidar Net or MLP packed for single-scan CPU inference; see the module documentation.
+#[derive(Clone, Debug)]
+pub struct PackedNet {
+    pub(crate) layers: Vec<Layer>,
+    inputs: usize,
+    buffers: [Vec<f32>; 2],
+    pub(crate) avx512: bool,
+}
+
+impl PackedNet {
+    /// Packs `model` (Tiny Lidar Net or MLP) for `num_beams`-beam scans.
+    pub fn new(model: &Model, num_beams: usize) -> Self {
+        let parameters = Parameter::of(model);
+        let last = parameters.len() - 1;
+        let mut layers: Vec<Layer> = Vec::with_capacity(parameters.len());
+        for (i, parameter) in parameters.into_iter().enumerate() {
+            let layer = match parameter {
+                Parameter::Conv(conv) => {
+                    Layer::conv(conv, layers.last().map_or(num_beams, |l| l.rows))
+                }
+                Parameter::Dense(linear) => {
+                    let channels_last = layers
+                        .last()
+                        .filter(|l| matches!(l.origin, Origin::Conv { .. }))
+                        .map(|l| (l.rows, l.width));
+                    let activation = if i == last {
+                        Activation::Tanh
+                    } else {
+                        Activation::Relu
+                    };
+                    Layer::dense(linear, channels_last, activation)
+                }
+            };
+            layers.push(layer);
+        }
+        let largest = layers.iter().map(|l| l.rows * l.width).max().unwrap_or(0);
+        Self {
+            layers,
+            inputs: num_beams,
+            buffers: [vec![0.0; largest], vec![0.0; largest]],
+            avx512: avx512_available(),
+        }
+    }
+
+    /// Packs the current parameters of `model`, the network this was built from (same
+    /// architecture and sizes), without allocating new layers.
+    ///
+    /// # Panics
+    /// If `model` has other layer sizes.
+    pub fn reload(&mut self, model: &Model) {
+        let parameters = Parameter::of(model);
+        assert_eq!(parameters.len(), self.layers.len(), "same network");
+        for (layer, parameter) in self.layers.iter_mut().zip(parameters) {
+            let (weight, bias) = parameter.values();
+            layer.load(&weight, bias.as_deref());
+        }
+    }
+
+    /// Uses the portable loops even where AVX-512 is available (for tests and comparisons).
+    pub fn portable(mut self) -> Self {
+        self.avx512 = false;
+        self
+    }
+
+    /// Whether the AVX-512 micro-kernel is in use.
+    pub fn uses_avx512(&self) -> bool {
+        self.avx512
+    }
+
+    /// Number of leading conv layers (0 for the MLP).
+    pub(crate) fn convs(&self) -> usize {
+        self.layers
+            .iter()
+            .take_while(|l| matches!(l.origin, Origin::Conv { .. }))
+            .count()
+    }
+
+    /// Scan length (beams).
+    pub fn inputs(&self) -> usize {
+        self.inputs
+    }
+
+    /// Network outputs in (-1, 1) for one normalised scan `[num_beams]`, written to `out`
+    /// (`[outputs]`).
+    ///
+    /// # Panics
+    /// If `scan` is not `[num_beams]` or `out` is not `[outputs]`.
+    pub fn forward(&mut self, scan: &[f32], out: &mut [f32]) {
+        assert_eq!(scan.len(), self.inputs, "scan must be [{}]", self.inputs);
+        let [a, b] = &mut self.buffers;
+        let (mut src, mut dst) = (a, b);
+        let last = self.layers.len() - 1;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let input: &[f32] = if i == 0 { scan } else { src };
+            if i == last {
+                assert_eq!(out.len(), layer.width, "out must be [{}]", layer.width);
+                layer.run(input, out, self.avx512);
+            } else {
+                layer.run(input, dst, self.avx512);
+                std::mem::swap(&mut src, &mut dst);
+            }
+        }
+    }
+}
+
+fn avx512_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::{Gemm, Init, LANES};
+
+    /// [`super::gemm`] in register-blocked tiles of `R` rows × `V` vectors of 16 columns.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F, and the slices must hold the shapes (asserted by the
+    /// caller).
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn gemm(g: &Gemm, c: &mut [f32]) {
+        let mut col = 0;
+        while col < g.n {
+            let vectors = ((g.n - col) / LANES).min(4);
+            // SAFETY: as for this function.
+            unsafe {
+                match vectors {
+                    4 => panel::<4, 6>(g, c, col),
+                    3 => panel::<3, 8>(g, c, col),
+                    2 => panel::<2, 12>(g, c, col),
+                    _ => panel::<1, 12>(g, c, col),
+                }
+            }
+            col += vectors * LANES;
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn panel<const V: usize, const R: usize>(g: &Gemm, c: &mut [f32], col: usize) {
+        let mut row = 0;
+        while row + R <= g.m {
+            unsafe { tile::<V, R>(g, c, col, row) };
+            row += R;
+        }
+        while row < g.m {
+            unsafe { tile::<V, 1>(g, c, col, row) };
+            row += 1;
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn tile<const V: usize, const R: usize>(
+        g: &Gemm,
+        c: &mut [f32],
+        col: usize,
+        row: usize,
+    ) {
+        let mask = |v: usize| -> __mmask16 {
+            let live = g.live.saturating_sub(col + v * LANES).min(LANES);
+            ((1u32 << live) - 1) as u16
+        };
+        unsafe {
+            let b = g.b.as_ptr().add(col);
+            let a = g.a.as_ptr().add(row * g.a_row);
+            let out = c.as_mut_ptr().add(row * g.c_row + col);
+            let mut acc = [[_mm512_setzero_ps(); V]; R];
+            match g.init {
+                Init::Bias(bias) => {
+                    for v in 0..V {
+                        acc[0][v] = _mm512_loadu_ps(bias.as_ptr().add(col + v * LANES));
+                    }
+                    for r in 1..R {
+                        acc[r] = acc[0];
+                    }
+                }
+                Init::Zero => {}
+                Init::Add => {
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        for (v, acc) in acc.iter_mut().enumerate() {
+                            *acc = _mm512_maskz_loadu_ps(mask(v), out.add(r * g.c_row + v * LANES));
+                        }
+                    }
+                }
+            }
+            for j in 0..g.k {
+                let bj = b.add(j * g.b_row);
+                let mut bv = [_mm512_setzero_ps(); V];
+                for (v, bv) in bv.iter_mut().enumerate() {
+                    *bv = _mm512_loadu_ps(bj.add(v * LANES));
+                }
+                let aj = a.add(j * g.a_col);
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let x = _mm512_set1_ps(*aj.add(r * g.a_row));
+                    for v in 0..V {
+                        acc[v] = _mm512_fmadd_ps(x, bv[v], acc[v]);
+                    }
+                }
+            }
+            for (r, acc) in acc.iter().enumerate() {
+                for (v, acc) in acc.iter().enumerate() {
+                    let m = mask(v);
+                    if m != 0 {
+                        _mm512_mask_storeu_ps(out.add(r * g.c_row + v * LANES), m, *acc);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::model::{Architecture, ModelConfig};
+    use rand::{Rng, SeedableRng};
+    use std::sync::Mutex;
+
+    /// Burn's initialisation draws from one process-wide generator, so tests running in
+    /// parallel take turns to seed it and initialise their model.
+    pub(crate) static BURN_RNG: Mutex<()> = Mutex::new(());
+
+    /// A freshly initialised network on `device` (seeded), `n` scans of standard-normal
+    /// normalised ranges `[n, 1080]` and targets in (-0.9, 0.9) `[n, outputs]`.
+    pub(crate) fn seeded(
+        architecture: Architecture,
+        outputs: usize,
+        n: usize,
+        device: &Device,
+    ) -> (Model, Vec<f32>, Vec<f32>) {
+        let model = {
+            let _turn = BURN_RNG.lock().unwrap_or_else(|e| e.into_inner());
+            device.seed(11);
+            let model = ModelConfig {
+                architecture,
+                num_beams: 1080,
+                outputs,
+            }
+            .init(device);
+            // Parameters initialise lazily, on first use: draw them while holding the turn.
+            PackedNet::new(&model, 1080);
+            model
+        };
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(5);
+        let normal = rand_distr::StandardNormal;
+        let x = (0..n * 1080)
+            .map(|_| rng.sample::<f32, _>(normal))
+            .collect();
+        let y = (0..n * outputs)
+            .map(|_| rng.random_range(-0.9..0.9))
+            .collect();
+        (model, x, y)
+    }
+
+    fn compare(architecture: Architecture, outputs: usize) {
+        let device = Device::flex();
+        let (model, x, _) = seeded(architecture, outputs, 4, &device);
+        let scans = Tensor::<3>::from_data(TensorData::new(x.clone(), [4, 1, 1080]), &device);
+        let reference = values(model.forward(scans));
+        let (lo, hi) = reference
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        assert!(
+            hi - lo > 1e-4,
+            "outputs should differ between scans: {reference:?}"
+        );
+        let fast = PackedNet::new(&model, 1080);
+        for mut net in [fast.clone(), fast.portable()] {
+            let mut out = vec![0.0; outputs];
+            for (scan, want) in x.chunks(1080).zip(reference.chunks(outputs)) {
+                net.forward(scan, &mut out);
+                for (a, b) in out.iter().zip(want) {
+                    assert!(
+                        (a - b).abs() < 1e-5,
+                        "{architecture:?} avx512={}: {a} vs Burn {b}",
+                        net.uses_avx512()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn packed_tiny_lidar_net_matches_burn() {
+        compare(Architecture::TinyLidarNet, 2);
+        compare(Architecture::TinyLidarNet, 1);
+    }
+
+    #[test]
+    fn packed_mlp_matches_burn() {
+        compare(Architecture::Mlp, 1);
+    }
+}
