@@ -132,7 +132,8 @@ struct CollectRun {
 #[derive(Debug, Serialize)]
 struct CollectBench {
     episodes: usize,
-    tracks: usize,
+    tracks: String,
+    laps: f64,
     track_loading_s: f64,
     runs: Vec<CollectRun>,
     speedup_2_over_1: f64,
@@ -188,7 +189,8 @@ pub fn collect(args: &BenchCollectArgs) -> Result<()> {
     }
     let r = CollectBench {
         episodes: args.episodes,
-        tracks: tracks.len(),
+        tracks: c.tracks.clone(),
+        laps: c.laps,
         track_loading_s,
         speedup_2_over_1: runs[0].wall_s / runs[1].wall_s,
         runs,
@@ -199,8 +201,9 @@ pub fn collect(args: &BenchCollectArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
         println!(
-            "bench collect: {} episodes over {} tracks (track loading {:.2} s, not included)",
-            r.episodes, r.tracks, r.track_loading_s
+            "bench collect: {} episodes of {} lap over tracks \"{}\" (track loading {:.2} s, not \
+             included)",
+            r.episodes, r.laps, r.tracks, r.track_loading_s
         );
         for run in &r.runs {
             println!(
@@ -477,7 +480,8 @@ pub fn train(args: &BenchTrainArgs) -> Result<()> {
         .training;
     cfg.epochs = args.epochs;
     cfg.batch_size = args.batch_size;
-    let timed = epoch_throughputs(&ds, &model, &cfg, Backward::Packed)?;
+    let backward = Backward::default_for(&model, &burn::prelude::Device::flex());
+    let timed = epoch_throughputs(&ds, &model, &cfg, backward)?;
     let sps = median(&timed);
     let burn = if args.compare_burn {
         Some(median(&epoch_throughputs(
@@ -516,8 +520,16 @@ pub fn train(args: &BenchTrainArgs) -> Result<()> {
     } else {
         println!(
             "bench train: {} batch {} on {} threads, {} synthetic samples, median of {} epochs \
-             after a warm-up epoch (hand-written backward pass, Burn's AdamW)",
-            r.architecture, r.batch_size, r.threads, r.samples, r.timed_epochs
+             after a warm-up epoch ({}, Burn's AdamW)",
+            r.architecture,
+            r.batch_size,
+            r.threads,
+            r.samples,
+            r.timed_epochs,
+            match backward {
+                Backward::Packed => "hand-written backward pass",
+                Backward::BurnAutodiff => "Burn's autodiff",
+            }
         );
         println!(
             "  {:.0} samples/s (range {:.0}–{:.0}) = {:.2}x PyTorch CPU's 8,600 ({:.2}x its \

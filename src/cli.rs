@@ -261,7 +261,7 @@ pub struct CollectArgs {
     /// Start mode [default: random].
     #[arg(long, value_enum)]
     pub start: Option<StartArg>,
-    /// Episode goal in laps [default: 0.25].
+    /// Episode goal in laps [default: configs/collection.ron, 0.5].
     #[arg(long)]
     pub laps: Option<f64>,
     #[command(flatten)]

@@ -70,6 +70,29 @@ fn expert_recovers_from_random_starts() {
 }
 
 #[test]
+fn random_starts_leave_room_to_react() {
+    // Without `clear_ahead`, Hockenheim's seed 1,000,174 starts 10 cm from the left wall,
+    // heading 0.25 rad into it at 1.8 m/s: a collision 0.29 s later, whoever drives.
+    let track = Arc::new(Track::load("Hockenheim").unwrap());
+    let mut config = SimConfig::default();
+    config.episode.laps = 0.05;
+    config.lidar.period_steps = 10;
+    let mut unchecked = config.clone();
+    unchecked.episode.start.clear_ahead = 0.0;
+    assert_eq!(drive(&track, &unchecked, 1_000_174).0, Outcome::Collision);
+    assert!(config.episode.start.clear_ahead > 0.0);
+    for seed in 1_000_160..1_000_200 {
+        let (outcome, sim) = drive(&track, &config, seed);
+        assert_eq!(
+            outcome,
+            Outcome::GoalReached,
+            "seed {seed}: start {:?}",
+            sim.start()
+        );
+    }
+}
+
+#[test]
 fn same_seed_same_trajectory_and_scans_bit_for_bit() {
     let mut config = SimConfig::default();
     config.episode.laps = 0.1;
