@@ -72,7 +72,7 @@ pub struct RunInfo {
 
 /// Loads the tracks named by a `--track` value: comma-separated shipped names, centerline CSV
 /// paths, or `all` (every shipped track). A track named twice (`all,Montreal`) gets twice the
-/// share of round-robin episodes.
+/// share of round-robin episodes (each track is loaded once).
 ///
 /// # Errors
 /// Unknown names or bad files.
@@ -81,10 +81,14 @@ pub fn load_tracks(spec: &str) -> Result<Vec<Arc<Track>>> {
     if names.is_empty() {
         bail!("no track given");
     }
-    names
+    let mut distinct = names.clone();
+    distinct.sort();
+    distinct.dedup();
+    let loaded: std::collections::HashMap<&String, Arc<Track>> = distinct
         .par_iter()
-        .map(|n| Ok(Arc::new(Track::load(n)?)))
-        .collect()
+        .map(|n| Ok((n, Arc::new(Track::load(n)?))))
+        .collect::<Result<_>>()?;
+    Ok(names.iter().map(|n| loaded[n].clone()).collect())
 }
 
 /// The names or paths of a `--track` value, `all` expanded, in order, repeats kept.

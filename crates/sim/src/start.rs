@@ -108,13 +108,11 @@ pub fn sample_start(
         };
         let pose = StartPose::at(track, s, d, dh, v);
         let c = DVec2::new(pose.x, pose.y);
-        let ahead = v * cfg.clear_ahead;
-        let checks = (ahead / 0.05).ceil() as usize;
+        let ahead = DVec2::from_angle(pose.yaw) * (v * cfg.clear_ahead);
+        let checks = ((ahead.length() / 0.05).ceil() as usize).max(1);
         let clear =
             |p: DVec2| track.grid.contains(p) && !track.grid.rect_hits_wall(p, pose.yaw, car_half);
-        if (0..=checks).all(|i| {
-            clear(c + DVec2::from_angle(pose.yaw) * (ahead * i as f64 / checks.max(1) as f64))
-        }) {
+        if (0..=checks).all(|i| clear(c + ahead * (i as f64 / checks as f64))) {
             return pose;
         }
     }
