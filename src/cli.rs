@@ -1,8 +1,11 @@
-//! Command-line interface.
+//! Command-line interface: the clap types and, in one place, how their flags become config
+//! overrides (`--episodes 5` is `collection.episodes=5`).
 
+use std::fmt::Display;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use raceloop_sim::StartMode;
 
 /// raceloop: learning-based autonomous racing in one binary.
 ///
@@ -141,6 +144,16 @@ impl From<ArchArg> for raceloop_learn::Architecture {
     }
 }
 
+impl ArchArg {
+    /// The config value (`model.architecture=…`).
+    fn config_name(self) -> &'static str {
+        match self {
+            Self::TinyLidarNet => "TinyLidarNet",
+            Self::Mlp => "Mlp",
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// Dataset version directory (from `raceloop extract`).
@@ -274,6 +287,105 @@ pub enum StartArg {
     Grid,
     /// Random arc length, lateral offset, heading and speed from the seed.
     Random,
+}
+
+impl From<StartArg> for StartMode {
+    fn from(s: StartArg) -> Self {
+        match s {
+            StartArg::Grid => Self::Grid,
+            StartArg::Random => Self::Random,
+        }
+    }
+}
+
+/// Flags given on the command line, as overrides in the config grammar.
+#[derive(Default)]
+struct Flags(Vec<String>);
+
+impl Flags {
+    /// `key=value` when the flag was given.
+    fn set(mut self, key: &str, value: Option<impl Display>) -> Self {
+        if let Some(v) = value {
+            self.0.push(format!("{key}={v}"));
+        }
+        self
+    }
+
+    /// `key='value'`: a string that may hold commas.
+    fn quoted(self, key: &str, value: Option<&String>) -> Self {
+        self.set(key, value.map(|v| format!("'{v}'")))
+    }
+}
+
+impl CollectArgs {
+    /// The flags as `collection.*` overrides.
+    pub fn overrides(&self) -> Vec<String> {
+        let start = self.start.map(|s| match s {
+            StartArg::Grid => "Grid",
+            StartArg::Random => "Random",
+        });
+        Flags::default()
+            .set("collection.episodes", self.episodes)
+            .set("collection.seed", self.seed)
+            .quoted("collection.tracks", self.track.as_ref())
+            .set("collection.workers", self.workers)
+            .set("collection.laps", self.laps)
+            .set("collection.start", start)
+            .0
+    }
+}
+
+impl TrainArgs {
+    /// The flags as `training.*` and `model.*` overrides.
+    pub fn overrides(&self) -> Vec<String> {
+        Flags::default()
+            .set("training.epochs", self.epochs)
+            .set("model.architecture", self.arch.map(ArchArg::config_name))
+            .set("model.outputs", self.outputs)
+            .0
+    }
+}
+
+impl EvaluateArgs {
+    /// The flags as `evaluation.*` overrides.
+    pub fn overrides(&self) -> Vec<String> {
+        Flags::default()
+            .quoted("evaluation.tracks", self.track.as_ref())
+            .set("evaluation.episodes_per_track", self.episodes)
+            .set("evaluation.seed", self.seed)
+            .set("evaluation.laps", self.laps)
+            .set("evaluation.workers", self.workers)
+            .set(
+                "evaluation.expert_reference",
+                self.no_expert.then_some(false),
+            )
+            .0
+    }
+}
+
+impl PipelineArgs {
+    /// The flags as overrides (`--track` sets both the collection's and the evaluation's).
+    pub fn overrides(&self) -> Vec<String> {
+        Flags::default()
+            .set("training.epochs", self.epochs)
+            .set("model.architecture", self.arch.map(ArchArg::config_name))
+            .quoted("collection.tracks", self.track.as_ref())
+            .quoted("evaluation.tracks", self.track.as_ref())
+            .set("evaluation.episodes_per_track", self.eval_episodes)
+            .0
+    }
+
+    /// The options that are not config keys.
+    pub fn plan(&self) -> crate::stages::pipeline::PipelinePlan {
+        crate::stages::pipeline::PipelinePlan {
+            rs_train: self.rs_train,
+            rs_val: self.rs_val,
+            device: self.device.clone(),
+            out: self.out.clone(),
+            datasets: self.datasets.clone(),
+            models: self.models.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -7,76 +7,50 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 
 use crate::cli::{
-    ArchArg, BenchCommand, Cli, Command, ConfigArgs, EvaluateArgs, PipelineArgs, TrainArgs,
+    BenchCommand, Cli, CollectArgs, Command, ConfigArgs, EvaluateArgs, ExtractArgs, PipelineArgs,
+    TrainArgs,
 };
-use crate::configs::Resolved;
-use crate::overrides::expand_sweeps;
-use crate::stage_metrics;
+use crate::config::{Resolved, expand_sweeps};
+use crate::stages::{collect, drive, evaluate, extract, metrics, pipeline, runs, train};
 use crate::tracking::{Run, Tracker, TrackingArgs};
 
 /// Runs the parsed command.
 ///
 /// # Errors
 /// The command's error.
-pub fn run(cli: Cli) -> Result<()> {
+pub fn dispatch(cli: Cli) -> Result<()> {
     let tracking = cli.tracking;
     let Some(command) = cli.command else {
         if cli.headless {
-            return collect(&cli.collect, &tracking);
+            return collect_command(&cli.collect, &tracking);
         }
         #[cfg(feature = "gui")]
-        return crate::view::run(&crate::view::ViewArgs::default(), &tracking);
+        return crate::view::open_window(&crate::view::ViewArgs::default(), &tracking);
         #[cfg(not(feature = "gui"))]
         bail!(
             "this build has no window (the `gui` feature); use `raceloop --headless` or a subcommand (see --help)"
         );
     };
     match command {
-        Command::Collect(args) => collect(&args, &tracking),
-        Command::Extract(a) => {
-            let (runs, overrides): (Vec<String>, Vec<String>) = a
-                .config
-                .overrides
-                .iter()
-                .cloned()
-                .partition(|o| !o.contains('=') && !o.starts_with('~'));
-            if runs.is_empty() {
-                bail!("give at least one collection run directory: raceloop extract RUN_DIR...");
-            }
-            let runs: Vec<PathBuf> = runs.into_iter().map(PathBuf::from).collect();
-            let config = ConfigArgs {
-                overrides,
-                ..a.config.clone()
-            };
-            tracked("extract", &config, Vec::new(), &tracking, |r, run, _, _| {
-                let (dir, m) = crate::extract::extract(
-                    &runs,
-                    &a.val,
-                    a.rs_train,
-                    a.rs_val,
-                    &r.config.dataset,
-                    &a.datasets,
-                )?;
-                crate::extract::report(&dir, &m);
-                println!("DVC: {}", crate::dvc::dvc_file(&dir).display());
-                stage_metrics::dataset(run, &dir, &m)?;
-                Ok(None)
-            })
-        }
-        Command::Train(a) => train(&a, &tracking),
-        Command::Evaluate(a) => evaluate(&a, &tracking),
-        Command::Pipeline(a) => pipeline(&a, &tracking),
+        Command::Collect(args) => collect_command(&args, &tracking),
+        Command::Extract(a) => extract_command(&a, &tracking),
+        Command::Train(a) => train_command(&a, &tracking),
+        Command::Evaluate(a) => evaluate_command(&a, &tracking),
+        Command::Pipeline(a) => pipeline_command(&a, &tracking),
         #[cfg(feature = "gui")]
-        Command::View(a) => crate::view::run(&a, &tracking),
-        Command::Runs(a) => crate::runs::list(&tracking, a.limit),
-        Command::Lineage { model } => crate::runs::lineage(&model),
-        Command::Summarize { run } => crate::collect::summarize(run.as_deref()),
-        Command::Drive(args) => crate::drive::run(&args),
-        Command::Bench(BenchCommand::Sim(args)) => crate::bench::sim(&args),
-        Command::Bench(BenchCommand::Collect(args)) => crate::bench::collect(&args),
-        Command::Bench(BenchCommand::Lidar(args)) => crate::bench::lidar(&args),
-        Command::Bench(BenchCommand::Train(args)) => crate::bench::train(&args),
-        Command::Bench(BenchCommand::Infer(args)) => crate::bench::infer(&args),
+        Command::View(a) => crate::view::open_window(&a, &tracking),
+        Command::Runs(a) => runs::list(&tracking, a.limit),
+        Command::Lineage { model } => runs::lineage(&model),
+        Command::Summarize { run } => collect::summarize(run.as_deref()),
+        Command::Drive(a) => {
+            let sim = Resolved::load(&a.sim.configs, &[])?.sim();
+            drive::drive(&a.sim.track, sim, a.laps, a.start.into(), a.seed)
+        }
+        Command::Bench(BenchCommand::Sim(args)) => crate::bench::sim::sim(&args),
+        Command::Bench(BenchCommand::Lidar(args)) => crate::bench::sim::lidar(&args),
+        Command::Bench(BenchCommand::Collect(args)) => crate::bench::collect::collect(&args),
+        Command::Bench(BenchCommand::Train(args)) => crate::bench::learn::train(&args),
+        Command::Bench(BenchCommand::Infer(args)) => crate::bench::learn::infer(&args),
         Command::Tracks => {
             for name in raceloop_sim::track::shipped_names() {
                 let t = raceloop_sim::Track::load(name)?;
@@ -103,135 +77,125 @@ fn job_name(name: &str, job: Option<usize>) -> String {
     }
 }
 
+/// The last component of `path` (a dataset version, a model name), or `default`.
+fn last_name(path: &Path, default: &str) -> String {
+    path.file_name()
+        .map_or_else(|| default.to_string(), |n| n.to_string_lossy().into_owned())
+}
+
 fn job_path(path: &Path, job: Option<usize>) -> PathBuf {
     PathBuf::from(job_name(&path.to_string_lossy(), job))
 }
 
-fn collect(args: &crate::cli::CollectArgs, tracking: &TrackingArgs) -> Result<()> {
-    let flags = crate::collect::flag_overrides(args);
+fn collect_command(args: &CollectArgs, tracking: &TrackingArgs) -> Result<()> {
     tracked(
         "collect",
         &args.config,
-        flags,
+        args.overrides(),
         tracking,
         |r, run, _, job| {
             let out = args.out.as_deref().map(|o| job_path(o, job));
-            let (dir, summary, wall) = crate::collect::run(r, out.as_deref())?;
-            stage_metrics::collection(run, &dir, &summary, wall, r.config.collection.seed)?;
+            let (dir, summary, wall) = collect::collect_resolved(r, out.as_deref())?;
+            metrics::collection(run, &dir, &summary, wall, r.config.collection.seed)?;
             Ok(Some(dir))
         },
     )
 }
 
-fn arch(a: ArchArg) -> &'static str {
-    match a {
-        ArchArg::TinyLidarNet => "TinyLidarNet",
-        ArchArg::Mlp => "Mlp",
+fn extract_command(a: &ExtractArgs, tracking: &TrackingArgs) -> Result<()> {
+    // The collection runs are the positional arguments without `=`.
+    let (runs, overrides): (Vec<String>, Vec<String>) = a
+        .config
+        .overrides
+        .iter()
+        .cloned()
+        .partition(|o| !o.contains('=') && !o.starts_with('~'));
+    if runs.is_empty() {
+        bail!("give at least one collection run directory: raceloop extract RUN_DIR...");
     }
-}
-
-fn train(a: &TrainArgs, tracking: &TrackingArgs) -> Result<()> {
-    let mut flags = Vec::new();
-    if let Some(e) = a.epochs {
-        flags.push(format!("training.epochs={e}"));
-    }
-    if let Some(x) = a.arch {
-        flags.push(format!("model.architecture={}", arch(x)));
-    }
-    if let Some(o) = a.outputs {
-        flags.push(format!("model.outputs={o}"));
-    }
-    tracked("train", &a.config, flags, tracking, |r, run, _, job| {
-        let version = a
-            .dataset
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let name = a.name.clone().unwrap_or_else(|| {
-            let prefix = match r.config.model.architecture {
-                raceloop_learn::Architecture::Mlp => "mlp",
-                _ => "tln",
-            };
-            format!("{prefix}-{version}")
-        });
-        let dir = crate::train_cmd::train(
-            &a.dataset,
-            &job_name(&name, job),
-            &r.config.model,
-            &r.config.training,
-            &a.device,
-            &a.models,
-            run,
-            &mut |_| {},
-            &|| crate::STOP.load(std::sync::atomic::Ordering::Relaxed),
+    let runs: Vec<PathBuf> = runs.into_iter().map(PathBuf::from).collect();
+    let config = ConfigArgs {
+        overrides,
+        ..a.config.clone()
+    };
+    tracked("extract", &config, Vec::new(), tracking, |r, run, _, _| {
+        let (dir, m) = extract::extract(
+            &runs,
+            &a.val,
+            a.rs_train,
+            a.rs_val,
+            &r.config.dataset,
+            &a.datasets,
         )?;
-        stage_metrics::model(run, &dir, r)?;
-        Ok(Some(dir))
+        extract::report(&dir, &m);
+        println!("DVC: {}", crate::tracking::dvc::dvc_file(&dir).display());
+        metrics::dataset(run, &dir, &m)?;
+        Ok(None)
     })
 }
 
-fn evaluate(a: &EvaluateArgs, tracking: &TrackingArgs) -> Result<()> {
-    let mut flags = Vec::new();
-    if let Some(t) = &a.track {
-        flags.push(format!("evaluation.tracks='{t}'"));
-    }
-    if let Some(n) = a.episodes {
-        flags.push(format!("evaluation.episodes_per_track={n}"));
-    }
-    if let Some(s) = a.seed {
-        flags.push(format!("evaluation.seed={s}"));
-    }
-    if let Some(l) = a.laps {
-        flags.push(format!("evaluation.laps={l}"));
-    }
-    if let Some(w) = a.workers {
-        flags.push(format!("evaluation.workers={w}"));
-    }
-    if a.no_expert {
-        flags.push("evaluation.expert_reference=false".into());
-    }
-    tracked("evaluate", &a.config, flags, tracking, |r, run, _, job| {
-        let name = a
-            .model
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "model".into());
-        let out = a
-            .out
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("runs").join(format!("eval-{name}")));
-        let out = job_path(&out, job);
-        run.set_tag("raceloop.model_dir", a.model.display())?;
-        let s = crate::evaluate::evaluate(&a.model, &r.config.evaluation, &r.sim(), &out)?;
-        print!("{}", crate::evaluate::table(&s));
-        println!("evaluation: {} ({:.1} s)", out.display(), s.wall_time_s);
-        stage_metrics::evaluation(run, &out, &s)?;
-        Ok(Some(out))
-    })
+fn train_command(a: &TrainArgs, tracking: &TrackingArgs) -> Result<()> {
+    tracked(
+        "train",
+        &a.config,
+        a.overrides(),
+        tracking,
+        |r, run, _, job| {
+            let version = last_name(&a.dataset, "");
+            let name = a.name.clone().unwrap_or_else(|| {
+                let prefix = match r.config.model.architecture {
+                    raceloop_learn::Architecture::Mlp => "mlp",
+                    _ => "tln",
+                };
+                format!("{prefix}-{version}")
+            });
+            let job = train::TrainJob {
+                dataset_dir: a.dataset.clone(),
+                name: job_name(&name, job),
+                model: r.config.model.clone(),
+                training: r.config.training.clone(),
+                device: a.device.clone(),
+                models_root: a.models.clone(),
+            };
+            let dir = train::train_model(&job, run, &mut |_| {}, &crate::interrupt::requested)?;
+            metrics::model(run, &dir, r)?;
+            Ok(Some(dir))
+        },
+    )
 }
 
-fn pipeline(a: &PipelineArgs, tracking: &TrackingArgs) -> Result<()> {
-    let mut flags = Vec::new();
-    if let Some(e) = a.epochs {
-        flags.push(format!("training.epochs={e}"));
-    }
-    if let Some(x) = a.arch {
-        flags.push(format!("model.architecture={}", arch(x)));
-    }
-    if let Some(t) = &a.track {
-        flags.push(format!("collection.tracks='{t}'"));
-        flags.push(format!("evaluation.tracks='{t}'"));
-    }
-    if let Some(n) = a.eval_episodes {
-        flags.push(format!("evaluation.episodes_per_track={n}"));
-    }
+fn evaluate_command(a: &EvaluateArgs, tracking: &TrackingArgs) -> Result<()> {
+    tracked(
+        "evaluate",
+        &a.config,
+        a.overrides(),
+        tracking,
+        |r, run, _, job| {
+            let name = last_name(&a.model, "model");
+            let out = a
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("runs").join(format!("eval-{name}")));
+            let out = job_path(&out, job);
+            run.set_tag("raceloop.model_dir", a.model.display())?;
+            let s = evaluate::evaluate(&a.model, &r.config.evaluation, &r.sim(), &out)?;
+            print!("{}", evaluate::table(&s));
+            println!("evaluation: {} ({:.1} s)", out.display(), s.wall_time_s);
+            metrics::evaluation(run, &out, &s)?;
+            Ok(Some(out))
+        },
+    )
+}
+
+fn pipeline_command(a: &PipelineArgs, tracking: &TrackingArgs) -> Result<()> {
+    let plan = a.plan();
     tracked(
         "pipeline",
         &a.config,
-        flags,
+        a.overrides(),
         tracking,
         |r, run, tracker, job| {
-            let dir = crate::pipeline::run(a, &job_name(&a.version, job), r, tracker, run)?;
+            let dir = pipeline::pipeline(&plan, &job_name(&a.version, job), r, tracker, run)?;
             Ok(Some(dir))
         },
     )
@@ -262,7 +226,7 @@ fn tracked(
     let tracker = Tracker::open(tracking)?;
     let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
     let mut one = |r: &Resolved, run: &Run, job: Option<usize>| -> Result<()> {
-        stage_metrics::config(run, r)?;
+        metrics::config(run, r)?;
         let out = body(r, run, &tracker, job)?;
         let dir = match &out {
             Some(dir) => dir.clone(),

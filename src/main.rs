@@ -1,49 +1,27 @@
 //! `raceloop`: simulate, collect, train Tiny Lidar Net, evaluate — one binary.
+//!
+//! The data path reads top-down through the folders: [`config`] (resolved areas, overrides,
+//! stage settings) → [`episode`] (the ECS simulation, the headless runner and its recorder,
+//! results) → [`stages`] (collect → extract → train → evaluate → pipeline) → [`tracking`]
+//! (MLflow runs, provenance, DVC). [`cli`] and [`commands`] turn the command line into stage
+//! calls; [`bench`] measures each layer; `view` is the window.
 
-mod atomic_file;
 mod bench;
 mod cli;
-mod collect;
 mod commands;
-mod configs;
-mod drive;
-mod dvc;
-mod evaluate;
-mod extract;
-mod files;
-mod headless;
-mod model_driver;
-mod overrides;
-mod pipeline;
-mod provenance;
-mod record;
-mod result;
-mod runs;
-mod sim_plugin;
-mod stage_metrics;
-mod summary;
+mod config;
+mod episode;
+mod interrupt;
+mod stages;
 mod tracking;
-mod train_cmd;
 #[cfg(feature = "gui")]
 mod view;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use clap::Parser;
-
-/// Set by Ctrl-C: long runs stop cleanly at the next step.
-pub static STOP: AtomicBool = AtomicBool::new(false);
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
-    let _ = ctrlc::set_handler(|| {
-        if STOP.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!(
-            "\nstopping: finishing nothing new; finished episodes are kept (Ctrl-C again to quit now)"
-        );
-    });
+    interrupt::install_handler();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -51,7 +29,7 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .without_time()
         .init();
-    match commands::run(cli) {
+    match commands::dispatch(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

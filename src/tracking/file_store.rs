@@ -12,8 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use super::{Metric, Status, Store, now_ms, walk};
-use crate::atomic_file;
+use super::store::{Metric, Status, Store, now_ms, user, walk};
 
 /// `<exp_id>/meta.yaml`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -76,7 +75,10 @@ fn yaml_read<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
 }
 
 fn yaml_write<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    atomic_file::write(path, serde_yaml_ng::to_string(value)?)
+    Ok(raceloop_files::write(
+        path,
+        serde_yaml_ng::to_string(value)?,
+    )?)
 }
 
 fn file_uri(path: &Path) -> String {
@@ -191,7 +193,7 @@ impl FileStore {
                 metrics,
             });
         }
-        out.sort_by(|a, b| b.start_ms.cmp(&a.start_ms));
+        out.sort_by_key(|r| std::cmp::Reverse(r.start_ms));
         Ok(out)
     }
 }
@@ -201,7 +203,7 @@ fn walk_keys(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
     if !dir.is_dir() {
         return Ok(Vec::new());
     }
-    crate::files::files_under(dir, dir)
+    Ok(raceloop_files::files_under(dir, dir)?)
 }
 
 fn append(path: &Path, text: &str) -> Result<()> {
@@ -262,7 +264,7 @@ impl Store for FileStore {
                 start_time: start_ms,
                 status: 1,
                 tags: Vec::new(),
-                user_id: super::user(),
+                user_id: user(),
             },
         )?;
         Ok(id)
@@ -283,7 +285,7 @@ impl Store for FileStore {
                     std::fs::create_dir_all(parent)
                         .with_context(|| format!("creating {}", parent.display()))?;
                 }
-                atomic_file::write(&path, v)?;
+                raceloop_files::write(&path, v)?;
             }
         }
         for m in metrics {

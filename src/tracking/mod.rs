@@ -5,17 +5,21 @@
 //! tracking server through its REST API (`--tracking-uri http://HOST:PORT`).
 //! Reference: <https://mlflow.org/docs/latest/api_reference/rest-api.html>.
 
+pub mod dvc;
 mod file_store;
+pub mod provenance;
 mod rest;
+mod store;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 use clap::Args;
 
 pub use file_store::{FileStore, RunRecord};
+use store::{Metric, Store, now_ms};
+pub use store::{Status, user};
 
 /// Where and how runs are tracked (global options).
 #[derive(Debug, Clone, Args)]
@@ -45,73 +49,6 @@ pub struct TrackingArgs {
     /// Do not track this invocation.
     #[arg(long, global = true)]
     pub no_tracking: bool,
-}
-
-/// How a run ended (MLflow's `RunStatus`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// Completed.
-    Finished,
-    /// Ended with an error.
-    Failed,
-    /// Stopped by the user (Ctrl-C).
-    Killed,
-}
-
-impl Status {
-    /// MLflow's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Finished => "FINISHED",
-            Self::Failed => "FAILED",
-            Self::Killed => "KILLED",
-        }
-    }
-
-    /// MLflow's number in a file store's `meta.yaml`.
-    pub fn code(self) -> u8 {
-        match self {
-            Self::Finished => 3,
-            Self::Failed => 4,
-            Self::Killed => 5,
-        }
-    }
-}
-
-/// One metric observation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Metric {
-    /// Name (letters, digits, `_ - . /` and spaces).
-    pub key: String,
-    /// Value.
-    pub value: f64,
-    /// Wall-clock time, ms since the Unix epoch.
-    pub timestamp_ms: u64,
-    /// Step (epoch, episode, ...).
-    pub step: i64,
-}
-
-/// What a tracking store does: the subset of MLflow's tracking API that raceloop uses.
-trait Store: Send + Sync {
-    fn experiment_id(&self, name: &str) -> Result<String>;
-    fn create_run(&self, experiment_id: &str, name: &str, start_ms: u64) -> Result<String>;
-    fn log_batch(
-        &self,
-        run: &str,
-        params: &[(String, String)],
-        metrics: &[Metric],
-        tags: &[(String, String)],
-    ) -> Result<()>;
-    fn log_artifact(&self, run: &str, local: &Path, artifact_path: &str) -> Result<()>;
-    fn end_run(&self, run: &str, status: Status, end_ms: u64) -> Result<()>;
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// A connection to a store and an experiment; hands out runs.
@@ -171,7 +108,7 @@ impl Tracker {
             store: Some(store.clone()),
             id,
         };
-        let mut tags = crate::provenance::tags(command);
+        let mut tags = tags(command);
         tags.push(("mlflow.runName".into(), name));
         if let Some(p) = parent.filter(|p| !p.id.is_empty()) {
             tags.push(("mlflow.parentRunId".into(), p.id.clone()));
@@ -270,7 +207,7 @@ impl Run {
     pub fn end_with<T>(&self, result: Result<T>) -> Result<T> {
         let status = match &result {
             Ok(_) => Status::Finished,
-            Err(_) if crate::STOP.load(std::sync::atomic::Ordering::Relaxed) => Status::Killed,
+            Err(_) if crate::interrupt::requested() => Status::Killed,
             Err(_) => Status::Failed,
         };
         if let Err(e) = self.end(status) {
@@ -280,14 +217,30 @@ impl Run {
     }
 }
 
-/// Files under `local` (itself when a file) with their path relative to `local`'s parent.
-fn walk(local: &Path) -> Result<Vec<(PathBuf, String)>> {
-    crate::files::files_under(local, local.parent().unwrap_or(Path::new("")))
-}
-
-/// The user for `mlflow.user` and a run's `user_id`.
-pub fn user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "raceloop".into())
+/// Provenance tags of a tracked run of `command` (`collect`, `train`, ...): the MLflow source
+/// tags and raceloop's own (`raceloop.*`).
+pub fn tags(command: &str) -> Vec<(String, String)> {
+    let v = provenance::Versions::current();
+    [
+        ("mlflow.source.name", format!("raceloop {command}")),
+        ("mlflow.source.type", "LOCAL".into()),
+        ("mlflow.source.git.commit", v.git_commit),
+        ("mlflow.user", user()),
+        (
+            "raceloop.command",
+            std::env::args().collect::<Vec<_>>().join(" "),
+        ),
+        ("raceloop.git_dirty", v.git_dirty.to_string()),
+        ("raceloop.version", v.raceloop),
+        ("raceloop.rustc", v.rustc),
+        ("raceloop.crates", provenance::CRATES.into()),
+        (
+            "raceloop.os",
+            format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+        ),
+        ("raceloop.cpu", provenance::cpu()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
 }

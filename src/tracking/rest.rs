@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use ureq::Agent;
 
-use super::{Metric, Status, Store, walk};
+use super::store::{Metric, Status, Store, user, walk};
 
 /// A tracking server at `base` (`http://HOST:PORT`).
 pub struct RestStore {
@@ -84,10 +84,10 @@ impl Store for RestStore {
             "experiments/get-by-name",
             &json!({"experiment_name": name}),
         )?;
-        if status == 200 {
-            if let Some(id) = reply["experiment"]["experiment_id"].as_str() {
-                return Ok(id.to_string());
-            }
+        if status == 200
+            && let Some(id) = reply["experiment"]["experiment_id"].as_str()
+        {
+            return Ok(id.to_string());
         }
         let reply = self.ok("experiments/create", &json!({"name": name}))?;
         reply["experiment_id"]
@@ -100,7 +100,7 @@ impl Store for RestStore {
         let reply = self.ok(
             "runs/create",
             &json!({"experiment_id": experiment_id, "run_name": name, "start_time": start_ms,
-                    "user_id": super::user()}),
+                    "user_id": user()}),
         )?;
         let info = &reply["run"]["info"];
         let id = info["run_id"]

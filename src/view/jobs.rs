@@ -11,9 +11,13 @@ use anyhow::Result;
 use bevy::prelude::*;
 use raceloop_learn::Progress;
 
-use crate::configs::Resolved;
-use crate::evaluate::EvaluationSummary;
-use crate::result::EpisodeResult;
+use crate::config::Resolved;
+use crate::episode::result::EpisodeResult;
+use crate::episode::runner::MCAP_FILE;
+use crate::stages::evaluate::{EvaluationSummary, evaluate};
+use crate::stages::extract::extract;
+use crate::stages::metrics;
+use crate::stages::train::{TrainJob, train_model};
 use crate::tracking::{Tracker, TrackingArgs};
 
 /// What a running job reports.
@@ -138,20 +142,22 @@ impl Jobs {
                     resolved.with_overrides(&[format!("collection.episodes={episodes}")])?;
                 set(report, "collecting (see the terminal for progress)");
                 let run = tracker.start("collect", "collect-window", None)?;
-                crate::stage_metrics::config(&run, &resolved)?;
+                metrics::config(&run, &resolved)?;
                 let seed = resolved.config.collection.seed;
-                let result = crate::collect::run(&resolved, None).and_then(|(dir, s, wall)| {
-                    crate::stage_metrics::collection(&run, &dir, &s, wall, seed)?;
-                    Ok(dir)
-                });
+                let result = crate::stages::collect::collect_resolved(&resolved, None).and_then(
+                    |(dir, s, wall)| {
+                        metrics::collection(&run, &dir, &s, wall, seed)?;
+                        Ok(dir)
+                    },
+                );
                 let dir = run.end_with(result)?;
                 if stop.load(Ordering::Relaxed) {
                     anyhow::bail!("stopped");
                 }
                 set(report, &format!("extracting {}", dir.display()));
                 let run = tracker.start("extract", "extract-window", None)?;
-                crate::stage_metrics::config(&run, &resolved)?;
-                let result = crate::extract::extract(
+                metrics::config(&run, &resolved)?;
+                let result = extract(
                     &[dir],
                     &[],
                     None,
@@ -160,7 +166,7 @@ impl Jobs {
                     Path::new("datasets"),
                 )
                 .and_then(|(dataset, manifest)| {
-                    crate::stage_metrics::dataset(&run, &dataset, &manifest)?;
+                    metrics::dataset(&run, &dataset, &manifest)?;
                     Ok(dataset)
                 });
                 Ok(Output::Dataset(run.end_with(result)?))
@@ -174,7 +180,7 @@ impl Jobs {
         self.start(format!("train {name}"), move |report, stop| {
             let tracker = Tracker::open(&tracking)?;
             let run = tracker.start("train", &format!("train-{name}-window"), None)?;
-            crate::stage_metrics::config(&run, &resolved)?;
+            metrics::config(&run, &resolved)?;
             let batches_per_epoch = raceloop_learn::Dataset::load(&dataset)
                 .map(|d| {
                     d.stats
@@ -184,13 +190,16 @@ impl Jobs {
                 .unwrap_or(1)
                 .max(1);
             let mut batch = 0usize;
-            let result = crate::train_cmd::train(
-                &dataset,
-                &name,
-                &resolved.config.model,
-                &resolved.config.training,
-                "cpu",
-                Path::new("models"),
+            let job = TrainJob {
+                dataset_dir: dataset.clone(),
+                name: name.clone(),
+                model: resolved.config.model.clone(),
+                training: resolved.config.training.clone(),
+                device: "cpu".into(),
+                models_root: PathBuf::from("models"),
+            };
+            let result = train_model(
+                &job,
                 &run,
                 &mut |p| {
                     let mut r = report.lock().expect("not poisoned");
@@ -210,7 +219,7 @@ impl Jobs {
                 &|| stop.load(Ordering::Relaxed),
             )
             .and_then(|dir| {
-                crate::stage_metrics::model(&run, &dir, &resolved)?;
+                metrics::model(&run, &dir, &resolved)?;
                 resolved.save(&dir)?;
                 Ok(dir)
             });
@@ -238,19 +247,14 @@ impl Jobs {
                 format!("evaluation.episodes_per_track={episodes}"),
             ])?;
             let run = tracker.start("evaluate", &format!("evaluate-{name}-window"), None)?;
-            crate::stage_metrics::config(&run, &resolved)?;
+            metrics::config(&run, &resolved)?;
             set(report, "evaluating (see the terminal for progress)");
             let out = PathBuf::from("runs").join(format!("eval-{name}-window"));
-            let result = crate::evaluate::evaluate(
-                &model,
-                &resolved.config.evaluation,
-                &resolved.sim(),
-                &out,
-            )
-            .and_then(|s| {
-                crate::stage_metrics::evaluation(&run, &out, &s)?;
-                Ok(s)
-            });
+            let result = evaluate(&model, &resolved.config.evaluation, &resolved.sim(), &out)
+                .and_then(|s| {
+                    metrics::evaluation(&run, &out, &s)?;
+                    Ok(s)
+                });
             let summary = Box::new(run.end_with(result)?);
             let failures = failures(&out);
             Ok(Output::Evaluation(Evaluation {
@@ -268,12 +272,12 @@ fn failures(dir: &Path) -> BTreeMap<String, Vec<(u64, PathBuf)>> {
     let episodes = std::fs::read_dir(dir.join("model").join("episodes"));
     for entry in episodes.into_iter().flatten().flatten() {
         let d = entry.path();
-        if let Ok(r) = crate::atomic_file::read_json::<EpisodeResult>(&d.join("result.json"))
+        if let Ok(r) = raceloop_files::read_json::<EpisodeResult>(&d.join("result.json"))
             && !r.success
         {
             out.entry(r.track)
                 .or_default()
-                .push((r.seed, d.join(crate::headless::MCAP_FILE)));
+                .push((r.seed, d.join(MCAP_FILE)));
         }
     }
     out.values_mut().for_each(|v| v.sort());

@@ -10,6 +10,7 @@ mod panels;
 mod pilot;
 mod replay;
 mod scene;
+mod state;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,160 +19,19 @@ use std::time::Duration;
 use anyhow::Result;
 use bevy::prelude::*;
 use bevy_egui::{EguiPlugin, EguiPrimaryContextPass};
-use raceloop_sim::{SimConfig, Track};
+use raceloop_sim::Track;
 
-use crate::sim_plugin::{RaceTrack, SimPlugin, SimSettings, SimSystems};
-pub use pilot::Pilot;
-
-/// Options of the window (`raceloop view`, or `raceloop` with no arguments).
-#[derive(Debug, Clone, clap::Args)]
-pub struct ViewArgs {
-    /// Track to open: a shipped name or a centerline CSV path.
-    #[arg(long, default_value = "Austin")]
-    pub track: String,
-    /// Who drives at start.
-    #[arg(long, value_enum, default_value_t = Pilot::PurePursuit)]
-    pub pilot: Pilot,
-    /// Model directory for the Model pilot.
-    #[arg(long, default_value = "models/default")]
-    pub model: PathBuf,
-    /// Simulation speed (0.25 to 16 × real time).
-    #[arg(long, default_value_t = 1.0)]
-    pub speed: f32,
-    /// Initial zoom, m per pixel (the mouse wheel changes it).
-    #[arg(long, default_value_t = 0.015)]
-    pub zoom: f32,
-    /// Open this episode `simulation.mcap` in replay.
-    #[arg(long)]
-    pub replay: Option<PathBuf>,
-    /// Save a screenshot of the window to this PNG after `--exit-after` seconds, then quit
-    /// (scripted runs under Xvfb).
-    #[arg(long)]
-    pub screenshot: Option<PathBuf>,
-    /// Quit after this many seconds of wall time, printing frame-time figures.
-    #[arg(long)]
-    pub exit_after: Option<f32>,
-    /// Directory of RON config files.
-    #[arg(long, default_value = "configs")]
-    pub configs: PathBuf,
-}
-
-impl Default for ViewArgs {
-    fn default() -> Self {
-        Self {
-            track: "Austin".into(),
-            pilot: Pilot::PurePursuit,
-            model: PathBuf::from("models/default"),
-            speed: 1.0,
-            zoom: 0.015,
-            replay: None,
-            screenshot: None,
-            exit_after: None,
-            configs: PathBuf::from("configs"),
-        }
-    }
-}
-
-/// Whether the simulation runs (drive) or a recorded episode plays (replay).
-#[derive(States, Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum ViewState {
-    /// The simulation steps the car.
-    #[default]
-    Drive,
-    /// A recorded episode plays; the simulation is idle.
-    Replay,
-}
-
-/// What the window shows and how the simulation runs (edited by the egui panels).
-#[derive(Resource, Debug, Clone)]
-pub struct ViewSettings {
-    /// Current pilot.
-    pub pilot: Pilot,
-    /// Model directory for [`Pilot::Model`].
-    pub model: PathBuf,
-    /// Random start (else the grid: s = 0 on the centerline, at rest).
-    pub random_start: bool,
-    /// Seed of the next episode.
-    pub seed: u64,
-    /// Start a new episode shortly after one ends.
-    pub auto_reset: bool,
-    /// Simulation speed, × real time.
-    pub speed: f32,
-    /// Paused.
-    pub paused: bool,
-    /// Run one physics step while paused.
-    pub step_requested: bool,
-    /// Draw the centerline / raceline / LiDAR beams / trail.
-    pub show_centerline: bool,
-    /// See `show_centerline`.
-    pub show_raceline: bool,
-    /// See `show_centerline`.
-    pub show_beams: bool,
-    /// See `show_centerline`.
-    pub show_trail: bool,
-    /// The camera follows the car (else free pan and zoom).
-    pub follow: bool,
-    /// Zoom at start, m per pixel.
-    pub zoom: f32,
-    /// Status line (errors loading a model, a track, a replay...).
-    pub message: String,
-}
-
-impl ViewSettings {
-    /// The settings at start: the pilot, model and speed of `args`, grid start, everything drawn.
-    pub fn new(args: &ViewArgs) -> Self {
-        Self {
-            pilot: args.pilot,
-            model: args.model.clone(),
-            random_start: false,
-            seed: 0,
-            auto_reset: true,
-            speed: args.speed.clamp(0.25, 16.0),
-            paused: false,
-            step_requested: false,
-            show_centerline: true,
-            show_raceline: true,
-            show_beams: true,
-            show_trail: true,
-            follow: true,
-            zoom: args.zoom.clamp(0.002, 0.5),
-            message: String::new(),
-        }
-    }
-}
-
-/// The simulation config and the track list of the window.
-#[derive(Resource, Clone)]
-pub struct ViewConfig {
-    /// Base simulation config (the LiDAR at the evaluation's scan period).
-    pub sim: SimConfig,
-    /// The resolved config (for training and evaluation jobs).
-    pub resolved: crate::configs::Resolved,
-    /// Shipped track names.
-    pub tracks: Vec<String>,
-}
-
-/// Events that restart the episode.
-#[derive(Message, Debug, Clone, Copy)]
-pub struct ResetEpisode;
-
-/// Frame-time figures for `--exit-after`.
-#[derive(Resource, Default)]
-struct FrameStats {
-    frames: u32,
-    started: Option<std::time::Instant>,
-    sim: Duration,
-    draw: Duration,
-    steps: u64,
-}
+use crate::episode::plugin::{RaceConfig, RaceTrack, SimPlugin, SimSystems};
+pub use state::ViewArgs;
+use state::{FrameStats, ResetEpisode, ViewConfig, ViewSettings, ViewState};
 
 /// Opens the window and runs until it is closed; jobs started from its panels are tracked as
 /// `tracking` (the command line's global options) says.
 ///
 /// # Errors
 /// A bad track, config or model at start.
-pub fn run(args: &ViewArgs, tracking: &crate::tracking::TrackingArgs) -> Result<()> {
-    let resolved = crate::configs::Resolved::load(&args.configs, &[])?;
+pub fn open_window(args: &ViewArgs, tracking: &crate::tracking::TrackingArgs) -> Result<()> {
+    let resolved = crate::config::Resolved::load(&args.configs, &[])?;
     let mut sim = resolved.sim();
     sim.lidar.period_steps = resolved.config.evaluation.lidar_period_steps;
     sim.episode.laps = 1000.0;
@@ -198,7 +58,7 @@ pub fn run(args: &ViewArgs, tracking: &crate::tracking::TrackingArgs) -> Result<
     .insert_resource(Time::<Fixed>::from_seconds(sim.sim.dt))
     .insert_resource(ClearColor(Color::srgb(0.16, 0.30, 0.16)))
     .insert_resource(RaceTrack(track))
-    .insert_resource(SimSettings(sim.clone()))
+    .insert_resource(RaceConfig(sim.clone()))
     .insert_resource(ViewConfig {
         sim,
         resolved,

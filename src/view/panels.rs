@@ -10,8 +10,8 @@ use egui_plot::{Legend, Line, Plot};
 
 use super::jobs::Jobs;
 use super::replay::Replay;
-use super::{Pilot, ResetEpisode, ViewConfig, ViewSettings, ViewState};
-use crate::sim_plugin::{Body, Car, Command, Episode, RaceTrack};
+use super::state::{Pilot, ResetEpisode, ViewConfig, ViewSettings, ViewState};
+use crate::episode::plugin::{Body, Car, Control, Episode, RaceTrack};
 
 /// Text fields and choices of the panels.
 pub struct Fields {
@@ -70,7 +70,7 @@ pub fn ui(
     config: Res<ViewConfig>,
     mut track: ResMut<RaceTrack>,
     mut reset: MessageWriter<ResetEpisode>,
-    cars: Query<(&Body, &Command, &Episode), With<Car>>,
+    cars: Query<(&Body, &Control, &Episode), With<Car>>,
     mut replay: ResMut<Replay>,
     state: Res<State<ViewState>>,
     mut next: ResMut<NextState<ViewState>>,
@@ -80,6 +80,52 @@ pub fn ui(
     let ctx = contexts.ctx_mut()?;
     let driving = *state.get() == ViewState::Drive;
 
+    episode_panel(
+        ctx,
+        &mut settings,
+        &config,
+        &mut track,
+        &mut reset,
+        &mut next,
+    );
+    let hud = if driving {
+        cars.iter()
+            .next()
+            .map(|(body, control, episode)| Hud::driving(body, control, episode))
+    } else {
+        Hud::replay(&replay)
+    };
+    car_panel(ctx, hud, driving, track.0.centerline.length());
+    replay_panel(
+        ctx,
+        &mut fields,
+        &mut replay,
+        driving,
+        &mut next,
+        &mut reset,
+    );
+    training_panel(
+        ctx,
+        &config,
+        &mut jobs,
+        &mut fields,
+        &mut settings,
+        &mut reset,
+    );
+    evaluation_panel(ctx, &config, &mut jobs, &mut fields, &mut replay);
+    runs_panel(ctx, &mut fields, &jobs.tracking);
+    Ok(())
+}
+
+/// Track, pilot, start and seed, reset, time controls and what to draw.
+fn episode_panel(
+    ctx: &egui::Context,
+    settings: &mut ViewSettings,
+    config: &ViewConfig,
+    track: &mut RaceTrack,
+    reset: &mut MessageWriter<ResetEpisode>,
+    next: &mut NextState<ViewState>,
+) {
     egui::Window::new("Episode")
         .default_pos([8.0, 8.0])
         .default_width(250.0)
@@ -164,27 +210,31 @@ pub fn ui(
                 ui.add(egui::Label::new(egui::RichText::new(&settings.message).small()).wrap());
             }
         });
+}
 
-    let hud = if driving {
-        cars.iter().next().map(|(body, command, episode)| {
-            let st = episode.tracker.stats();
-            let done: f64 = st.lap_times.iter().sum();
-            Hud {
-                speed: body.0.state().v,
-                steering: body.0.state().steering,
-                command: Some((command.0.steering, command.0.speed)),
-                laps: st.laps,
-                lap_time: episode.tracker.time() - done,
-                best_lap: st.lap_times.iter().copied().reduce(f64::min),
-                progress: st.progress,
-                outcome: episode
-                    .tracker
-                    .outcome()
-                    .map_or("running".into(), |o| o.as_str().to_string()),
-            }
-        })
-    } else {
-        replay.ego().map(|e| Hud {
+impl Hud {
+    /// The simulated car's values.
+    fn driving(body: &Body, control: &Control, episode: &Episode) -> Self {
+        let st = episode.tracker.stats();
+        let done: f64 = st.lap_times.iter().sum();
+        Self {
+            speed: body.0.state().v,
+            steering: body.0.state().steering,
+            command: Some((control.0.steering, control.0.speed)),
+            laps: st.laps,
+            lap_time: episode.tracker.time() - done,
+            best_lap: st.lap_times.iter().copied().reduce(f64::min),
+            progress: st.progress,
+            outcome: episode
+                .tracker
+                .outcome()
+                .map_or("running".into(), |o| o.as_str().to_string()),
+        }
+    }
+
+    /// The replayed episode's recorded values at the playback time.
+    fn replay(replay: &Replay) -> Option<Self> {
+        replay.ego().map(|e| Self {
             speed: e.speed,
             steering: e.steering,
             command: None,
@@ -201,7 +251,11 @@ pub fn ui(
                     m.split(" — ").next().unwrap_or(m).to_string()
                 }),
         })
-    };
+    }
+}
+
+/// The car's live values (or the replay's recorded ones); `lap_length` in m.
+fn car_panel(ctx: &egui::Context, hud: Option<Hud>, driving: bool, lap_length: f64) {
     egui::Window::new("Car")
         .anchor(egui::Align2::RIGHT_TOP, [-8.0, 8.0])
         .default_width(240.0)
@@ -237,7 +291,7 @@ pub fn ui(
                 ui.monospace(format!(
                     "{:6.1} m ({:.0} %)",
                     h.progress,
-                    100.0 * h.progress / track.0.centerline.length()
+                    100.0 * h.progress / lap_length
                 ));
                 ui.end_row();
                 ui.label("outcome");
@@ -245,7 +299,17 @@ pub fn ui(
                 ui.end_row();
             });
         });
+}
 
+/// Open an episode MCAP, play, pause, scrub and change speed.
+fn replay_panel(
+    ctx: &egui::Context,
+    fields: &mut Fields,
+    replay: &mut Replay,
+    driving: bool,
+    next: &mut NextState<ViewState>,
+    reset: &mut MessageWriter<ResetEpisode>,
+) {
     egui::Window::new("Replay")
         .anchor(egui::Align2::RIGHT_TOP, [-8.0, 230.0])
         .default_open(!driving)
@@ -294,18 +358,6 @@ pub fn ui(
                 ));
             }
         });
-
-    training_panel(
-        ctx,
-        &config,
-        &mut jobs,
-        &mut fields,
-        &mut settings,
-        &mut reset,
-    );
-    evaluation_panel(ctx, &config, &mut jobs, &mut fields, &mut replay);
-    runs_panel(ctx, &mut fields, &jobs.tracking);
-    Ok(())
 }
 
 fn datasets() -> Vec<String> {
@@ -535,7 +587,7 @@ fn runs_panel(ctx: &egui::Context, f: &mut Fields, tracking: &crate::tracking::T
         .show(ctx, |ui| {
             if ui.button("Refresh").clicked() || !f.runs_loaded {
                 f.runs_loaded = true;
-                f.runs = crate::runs::recent(tracking).map_err(|e| format!("{e:#}"));
+                f.runs = crate::stages::runs::recent(tracking).map_err(|e| format!("{e:#}"));
             }
             let runs = match &f.runs {
                 Ok(runs) => runs.as_slice(),
@@ -551,7 +603,7 @@ fn runs_panel(ctx: &egui::Context, f: &mut Fields, tracking: &crate::tracking::T
                         for r in runs.iter().take(30) {
                             ui.label(&r.name);
                             ui.label(r.status);
-                            let key = crate::runs::KEY_METRICS
+                            let key = crate::stages::runs::KEY_METRICS
                                 .iter()
                                 .find_map(|k| r.metrics.get(*k).map(|v| format!("{k} {v:.4}")))
                                 .unwrap_or_default();

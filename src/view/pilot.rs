@@ -6,31 +6,9 @@ use bevy::prelude::*;
 use raceloop_learn::Policy;
 use raceloop_sim::{Action, PurePursuit, StartPose, draw_start};
 
-use super::{ResetEpisode, ViewConfig, ViewSettings};
-use crate::model_driver::ModelDriver;
-use crate::sim_plugin::{Car, Command, Driver, Episode, RaceTrack, SimSettings, car_bundle};
-
-/// Who drives the car in the window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Pilot {
-    /// A person: arrow keys or WASD (up/W faster, down/S slower or reverse, left/right steer).
-    Manual,
-    /// The Pure Pursuit expert.
-    PurePursuit,
-    /// A trained model (`--model`, `models/default` by default).
-    Model,
-}
-
-impl Pilot {
-    /// Label in the panels.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Manual => "Manual (keys)",
-            Self::PurePursuit => "Pure Pursuit",
-            Self::Model => "Model",
-        }
-    }
-}
+use super::state::{Pilot, ResetEpisode, Trail, ViewConfig, ViewSettings};
+use crate::episode::model_driver::ModelDriver;
+use crate::episode::plugin::{Car, Control, Driver, Episode, RaceConfig, RaceTrack, car_bundle};
 
 /// Time at which the last episode ended (for the auto reset).
 #[derive(Resource, Default)]
@@ -77,10 +55,10 @@ fn spawn_episode(world: &mut World) {
             }
         },
     };
-    world.insert_resource(SimSettings(config.clone()));
+    world.insert_resource(RaceConfig(config.clone()));
     world.spawn(car_bundle(&track, &config, settings.seed, start, driver));
     world.resource_mut::<EndedAt>().0 = None;
-    world.resource_mut::<super::scene::Trail>().0.clear();
+    world.resource_mut::<Trail>().0.clear();
 }
 
 /// Starts a new episode when asked (panel button, `R` key, pilot or track change).
@@ -120,9 +98,9 @@ pub fn auto_reset(world: &mut World) {
 pub fn manual_input(
     keys: Res<ButtonInput<KeyCode>>,
     wants: Option<Res<bevy_egui::input::EguiWantsInput>>,
-    settings: Res<SimSettings>,
+    settings: Res<RaceConfig>,
     time: Res<Time>,
-    mut cars: Query<(&Driver, &mut Command)>,
+    mut cars: Query<(&Driver, &mut Control)>,
 ) {
     let typing = wants.is_some_and(|w| w.wants_any_keyboard_input());
     let pressed = |a: KeyCode, b: KeyCode| !typing && (keys.pressed(a) || keys.pressed(b));
@@ -170,13 +148,13 @@ mod tests {
             input.press(*k);
         }
         world.insert_resource(input);
-        world.insert_resource(SimSettings(raceloop_sim::SimConfig::default()));
+        world.insert_resource(RaceConfig(raceloop_sim::SimConfig::default()));
         let mut time = Time::<()>::default();
         time.advance_by(Duration::from_millis(100));
         world.insert_resource(time);
-        let car = world.spawn((Driver::Manual, Command::default())).id();
+        let car = world.spawn((Driver::Manual, Control::default())).id();
         world.run_system_once(manual_input).unwrap();
-        world.get::<Command>(car).unwrap().0
+        world.get::<Control>(car).unwrap().0
     }
 
     fn driver(world: &mut World) -> &'static str {
@@ -197,7 +175,7 @@ mod tests {
     #[test]
     fn switching_pilot_respawns_the_car_with_that_driver() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let resolved = crate::configs::Resolved::load(&root.join("configs"), &[]).unwrap();
+        let resolved = crate::config::Resolved::load(&root.join("configs"), &[]).unwrap();
         let mut world = World::new();
         world.insert_resource(RaceTrack(std::sync::Arc::new(
             raceloop_sim::Track::load("Austin").unwrap(),
@@ -207,11 +185,11 @@ mod tests {
             resolved,
             tracks: Vec::new(),
         });
-        world.insert_resource(ViewSettings::new(&super::super::ViewArgs {
+        world.insert_resource(ViewSettings::new(&crate::view::state::ViewArgs {
             model: root.join("models/default"),
             ..Default::default()
         }));
-        world.insert_resource(super::super::scene::Trail::default());
+        world.insert_resource(Trail::default());
         first_episode(&mut world);
         assert_eq!(driver(&mut world), "expert");
         for (pilot, expected) in [(Pilot::Manual, "manual"), (Pilot::Model, "model")] {

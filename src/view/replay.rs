@@ -7,14 +7,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use bevy::prelude::*;
-use foxglove::Decode;
-use foxglove::messages::{LaserScan, Log};
+use raceloop_record::{EgoState, EpisodeLog};
 use raceloop_sim::{Track, VehicleState};
 
-use super::{ViewSettings, ViewState};
-use crate::record::{EgoState, topics};
-use crate::result::EpisodeResult;
-use crate::sim_plugin::RaceTrack;
+use super::state::{Trail, ViewSettings, ViewState};
+use crate::episode::plugin::RaceTrack;
+use crate::episode::result::EpisodeResult;
 
 /// A loaded episode and the playback position.
 #[derive(Resource)]
@@ -74,15 +72,7 @@ impl Replay {
 
     /// The recorded state as a vehicle state (for drawing).
     pub fn state(&self) -> Option<VehicleState> {
-        self.ego().map(|e| VehicleState {
-            x: e.x,
-            y: e.y,
-            steering: e.steering,
-            v: e.speed,
-            yaw: e.yaw,
-            yaw_rate: e.yaw_rate,
-            slip: e.slip,
-        })
+        self.ego().map(EgoState::vehicle_state)
     }
 
     /// The latest recorded scan at the playback time, m.
@@ -96,51 +86,35 @@ impl Replay {
     }
 }
 
-/// Reads an episode MCAP.
+/// Reads an episode MCAP with `raceloop-record`'s reader; times become s from the first message.
 ///
 /// # Errors
 /// Unreadable or malformed files, naming the file.
 fn load(path: &Path) -> Result<Replay> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut replay = Replay {
-        path: Some(path.to_path_buf()),
-        ..Replay::default()
-    };
-    let mut t0 = None;
-    for message in
-        mcap::MessageStream::new(&bytes).with_context(|| format!("reading {}", path.display()))?
-    {
-        let m = message.with_context(|| format!("reading {}", path.display()))?;
-        let t = m.log_time as f64 * 1e-9 - *t0.get_or_insert(m.log_time as f64 * 1e-9);
-        match m.channel.topic.as_str() {
-            topics::EGO_STATE => replay.states.push((
-                t,
-                serde_json::from_slice(&m.data)
-                    .with_context(|| format!("{}: bad /ego/state message", path.display()))?,
-            )),
-            topics::SCAN => {
-                let scan = LaserScan::decode(&m.data[..])
-                    .with_context(|| format!("{}: bad /scan message", path.display()))?;
-                replay
-                    .scans
-                    .push((t, scan.ranges.iter().map(|&r| r as f32).collect()));
-            }
-            topics::EVENTS => {
-                if let Ok(log) = Log::decode(&m.data[..]) {
-                    replay.events.push((t, log.message));
-                }
-            }
-            _ => {}
-        }
-    }
-    if replay.states.is_empty() {
+    let log = EpisodeLog::read(path)?;
+    if log.states.is_empty() {
         anyhow::bail!("{} has no /ego/state messages", path.display());
     }
-    replay.result = path
-        .parent()
-        .map(|d| d.join("result.json"))
-        .and_then(|p| crate::atomic_file::read_json(&p).ok());
-    Ok(replay)
+    let t0 = [
+        log.states.first().map(|m| m.0),
+        log.scans.first().map(|m| m.0),
+        log.events.first().map(|m| m.0),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .unwrap_or(0);
+    let secs = |t: u64| (t - t0) as f64 * 1e-9;
+    Ok(Replay {
+        path: Some(path.to_path_buf()),
+        states: log.states.into_iter().map(|(t, s)| (secs(t), s)).collect(),
+        scans: log.scans.into_iter().map(|(t, r)| (secs(t), r)).collect(),
+        events: log.events.into_iter().map(|(t, e)| (secs(t), e)).collect(),
+        result: path
+            .parent()
+            .and_then(|d| raceloop_files::read_json(&d.join("result.json")).ok()),
+        ..Replay::default()
+    })
 }
 
 /// Opens a requested MCAP (switching track and entering replay) and advances playback.
@@ -149,7 +123,7 @@ pub fn play(
     mut settings: ResMut<ViewSettings>,
     mut track: ResMut<RaceTrack>,
     mut next: ResMut<NextState<ViewState>>,
-    mut trail: ResMut<super::scene::Trail>,
+    mut trail: ResMut<Trail>,
     state: Res<State<ViewState>>,
     time: Res<Time<Real>>,
 ) {
@@ -230,24 +204,24 @@ mod tests {
         let track = Arc::new(Track::load("Austin").unwrap());
         let mut config = raceloop_sim::SimConfig::default();
         config.episode.laps = 0.02;
-        let job = crate::headless::EpisodeJob {
+        let job = crate::episode::runner::EpisodeJob {
             track: track.clone(),
             config: config.clone(),
             seed: 3,
             dir: Some(dir.clone()),
         };
-        let driver = crate::sim_plugin::Driver::PurePursuit(raceloop_sim::PurePursuit::new(
+        let driver = crate::episode::plugin::Driver::PurePursuit(raceloop_sim::PurePursuit::new(
             config.expert.clone(),
             &track,
         ));
-        let result = crate::headless::run_episode(
+        let result = crate::episode::runner::run_episode(
             &job,
             driver,
             "expert",
             &std::sync::atomic::AtomicBool::new(false),
         )
         .unwrap();
-        let r = load(&dir.join(crate::headless::MCAP_FILE)).unwrap();
+        let r = load(&dir.join(crate::episode::runner::MCAP_FILE)).unwrap();
         assert_eq!(r.result.as_ref().unwrap().track, "Austin");
         assert!(r.states.len() > 10 && !r.scans.is_empty());
         assert!((r.duration() - result.duration_s).abs() < 0.02);

@@ -10,15 +10,11 @@ use bevy::prelude::*;
 use raceloop_sim::VehicleState;
 
 use super::replay::Replay;
-use super::{FrameStats, ViewSettings, ViewState};
-use crate::sim_plugin::{Body, Car, RaceTrack, Scan, SimSettings};
+use super::state::{FrameStats, Trail, ViewSettings, ViewState};
+use crate::episode::plugin::{Body, Car, RaceConfig, RaceTrack, Scan};
 
 /// The car sprite (`assets/car.png`, pointing +x), compiled in so the binary runs anywhere.
 const CAR_PNG: &[u8] = include_bytes!("../../assets/car.png");
-
-/// Recent positions of the car, m.
-#[derive(Resource, Default)]
-pub struct Trail(pub Vec<Vec2>);
 
 /// Marks the track surface mesh.
 #[derive(Component)]
@@ -36,7 +32,7 @@ pub struct MainCamera;
 pub fn setup(
     mut commands: Commands,
     mut images: ResMut<Assets<Image>>,
-    settings: Res<SimSettings>,
+    settings: Res<RaceConfig>,
     view: Res<ViewSettings>,
 ) {
     commands.insert_resource(Trail::default());
@@ -162,7 +158,7 @@ pub fn sync_car(
 pub fn draw(
     mut gizmos: Gizmos,
     track: Res<RaceTrack>,
-    sim: Res<SimSettings>,
+    sim: Res<RaceConfig>,
     settings: Res<ViewSettings>,
     state: Res<State<ViewState>>,
     replay: Res<Replay>,

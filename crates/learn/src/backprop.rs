@@ -19,9 +19,9 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use rayon::prelude::*;
 
+use crate::loss::{LossKind, element_loss_and_grad};
 use crate::model::Model;
 use crate::packed::{Activation, Gemm, Init, Layer, Origin, PackedNet, Parameter, gemm};
-use crate::train::LossKind;
 
 /// Samples per parallel work item.
 pub const CHUNK: usize = 32;
@@ -33,16 +33,6 @@ struct LayerGrads {
     weights: Vec<f32>,
     /// `[padded]`.
     bias: Vec<f32>,
-}
-
-/// Loss of one prediction `y` against `t` (normalised units) and its derivative.
-fn loss_and_grad(kind: LossKind, y: f32, t: f32) -> (f32, f32) {
-    let e = y - t;
-    match kind {
-        LossKind::Mse => (e * e, 2.0 * e),
-        LossKind::Huber(delta) if e.abs() <= delta => (0.5 * e * e, e),
-        LossKind::Huber(delta) => (delta * (e.abs() - 0.5 * delta), delta * e.signum()),
-    }
 }
 
 /// Per-worker buffers for a chunk of up to [`CHUNK`] samples.
@@ -241,7 +231,7 @@ fn chunk_gradients(
             .zip(&y[i * outputs..(i + 1) * outputs])
             .enumerate()
         {
-            let (value, grad) = loss_and_grad(kind, p, t);
+            let (value, grad) = element_loss_and_grad(kind, p, t);
             loss += f64::from(value);
             s.dz[k * head.padded + c] = grad * scale * (1.0 - p * p);
         }
@@ -474,7 +464,7 @@ pub fn mean_loss(model: &Model, beams: usize, (x, y): (&[f32], &[f32]), kind: Lo
             for (scan, target) in x.chunks_exact(beams).zip(y.chunks_exact(outputs)) {
                 net.forward(scan, &mut out);
                 for (&o, &t) in out.iter().zip(target) {
-                    sum += f64::from(loss_and_grad(kind, o, t).0);
+                    sum += f64::from(element_loss_and_grad(kind, o, t).0);
                 }
             }
             sum
@@ -488,9 +478,9 @@ pub fn mean_loss(model: &Model, beams: usize, (x, y): (&[f32], &[f32]), kind: Lo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::loss::loss_tensor;
     use crate::model::Architecture;
     use crate::packed::tests::seeded;
-    use crate::train::loss_fn;
     use burn::module::ParamId;
 
     fn take(grads: &mut GradientsParams, id: ParamId, rank: usize) -> Vec<f32> {
@@ -513,7 +503,7 @@ mod tests {
                 .flat_map(|&i| v[i * w..(i + 1) * w].to_vec())
                 .collect()
         };
-        let loss = loss_fn(
+        let loss = loss_tensor(
             kind,
             model.forward(Tensor::from_data(
                 TensorData::new(gather(&x, 1080), [n, 1, 1080]),

@@ -151,8 +151,9 @@ impl Dataset {
         ];
         let bytes =
             safetensors::serialize(tensors, None).map_err(|e| LearnError::Format(e.to_string()))?;
-        crate::io::write_atomic(&dir.join("data.safetensors"), &bytes)?;
-        crate::io::write_json_atomic(&dir.join("stats.json"), &self.stats)
+        raceloop_files::write(&dir.join("data.safetensors"), &bytes)?;
+        raceloop_files::write_json(&dir.join("stats.json"), &self.stats)?;
+        Ok(())
     }
 
     /// Loads a dataset version directory.
@@ -160,7 +161,7 @@ impl Dataset {
     /// # Errors
     /// Missing or malformed files, named.
     pub fn load(dir: &Path) -> Result<Self> {
-        let stats: Stats = crate::io::read_json(&dir.join("stats.json"))?;
+        let stats: Stats = raceloop_files::read_json(&dir.join("stats.json"))?;
         let path = dir.join("data.safetensors");
         let bytes = std::fs::read(&path).map_err(|e| LearnError::io(&path, e))?;
         let st = SafeTensors::deserialize(&bytes).map_err(|e| LearnError::File {

@@ -22,6 +22,9 @@ pub enum LearnError {
         /// What is wrong.
         message: String,
     },
+    /// A file could not be written atomically, or a JSON file is malformed.
+    #[error(transparent)]
+    Files(#[from] raceloop_files::FileError),
     /// Data that cannot be encoded.
     #[error("format: {0}")]
     Format(String),

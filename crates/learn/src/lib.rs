@@ -2,6 +2,7 @@
 //!
 //! - [`dataset`]: (scan, command) pairs, normalisation statistics, `data.safetensors`.
 //! - [`model`]: Tiny Lidar Net (arXiv:2410.07447) and the MLP baseline, `[B, 1, 1080]` → `[B, k]`.
+//! - [`loss`]: the regression loss and its gradient.
 //! - [`backprop`]: the hand-written backward pass used for training on the CPU.
 //! - [`train`]: the training loop (AdamW, mini-batches, validation, best checkpoint).
 //! - [`packed`]: a trained network packed for fast single-scan CPU inference.
@@ -12,16 +13,19 @@
 pub mod backprop;
 pub mod dataset;
 pub mod error;
-pub mod io;
+pub mod loss;
 pub mod model;
+// The one module with `unsafe`: AVX-512 intrinsics behind run-time feature detection.
+#[allow(unsafe_code)]
 pub mod packed;
 pub mod policy;
 pub mod train;
 
 pub use dataset::{Dataset, Split, Stats};
 pub use error::{LearnError, Result};
+pub use loss::LossKind;
 pub use model::{Architecture, Model, ModelConfig};
 pub use policy::Policy;
 pub use train::{
-    Backward, EpochMetrics, LossKind, Progress, Schedule, TrainConfig, Trained, train, train_with,
+    Backward, EpochMetrics, Progress, Schedule, TrainConfig, Trained, train, train_with,
 };

@@ -311,7 +311,7 @@ pub(crate) fn gemm(g: &Gemm, c: &mut [f32], avx512: bool) {
     if g.m == 0 || g.k == 0 {
         return;
     }
-    assert!(g.n % LANES == 0 && g.live <= g.n);
+    assert!(g.n.is_multiple_of(LANES) && g.live <= g.n);
     assert!(g.a.len() > (g.m - 1) * g.a_row + (g.k - 1) * g.a_col);
     assert!(g.b.len() >= (g.k - 1) * g.b_row + g.n);
     assert!(c.len() >= (g.m - 1) * g.c_row + g.live);
@@ -525,8 +525,8 @@ mod avx512 {
             let mut acc = [[_mm512_setzero_ps(); V]; R];
             match g.init {
                 Init::Bias(bias) => {
-                    for v in 0..V {
-                        acc[0][v] = _mm512_loadu_ps(bias.as_ptr().add(col + v * LANES));
+                    for (v, a) in acc[0].iter_mut().enumerate() {
+                        *a = _mm512_loadu_ps(bias.as_ptr().add(col + v * LANES));
                     }
                     for r in 1..R {
                         acc[r] = acc[0];

@@ -28,13 +28,13 @@ pub const STATS_FILE: &str = "stats.json";
 /// I/O errors naming the file.
 pub fn save_weights(model: &Model, dir: &Path) -> Result<()> {
     let path = dir.join(WEIGHTS_FILE);
-    let tmp = dir.join(format!(".{WEIGHTS_FILE}.tmp"));
+    let tmp = raceloop_files::temp_path(&path);
     let mut store = SafetensorsStore::from_file(&tmp).overwrite(true);
     model.save_into(&mut store).map_err(|e| LearnError::File {
         path: tmp.clone(),
         message: e.to_string(),
     })?;
-    std::fs::rename(&tmp, &path).map_err(|e| LearnError::io(&path, e))
+    Ok(raceloop_files::commit(&tmp, &path)?)
 }
 
 /// Loads `weights.safetensors` of `dir` into a model built from `config` on `device`.
@@ -88,12 +88,12 @@ impl Policy {
     /// # Errors
     /// Missing or malformed `model.json`, `stats.json` or weights, named.
     pub fn load(dir: &Path) -> Result<Self> {
-        let config: ModelConfig = crate::io::read_json(&dir.join(MODEL_FILE))?;
+        let config: ModelConfig = raceloop_files::read_json(&dir.join(MODEL_FILE))?;
         config.validate().map_err(|e| LearnError::File {
             path: dir.join(MODEL_FILE),
             message: e.to_string(),
         })?;
-        let stats: Stats = crate::io::read_json(&dir.join(STATS_FILE))?;
+        let stats: Stats = raceloop_files::read_json(&dir.join(STATS_FILE))?;
         if stats.num_beams != config.num_beams {
             return Err(LearnError::File {
                 path: dir.join(STATS_FILE),

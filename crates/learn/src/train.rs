@@ -6,7 +6,6 @@
 
 use std::time::Instant;
 
-use burn::nn::loss::{HuberLossConfig, MseLoss, Reduction};
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::TensorData;
@@ -18,16 +17,8 @@ use serde::{Deserialize, Serialize};
 use crate::backprop;
 use crate::dataset::{Dataset, LABELS, Split, Stats};
 use crate::error::{LearnError, Result};
+use crate::loss::{LossKind, loss_tensor};
 use crate::model::{Architecture, Model, ModelConfig};
-
-/// Regression loss.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub enum LossKind {
-    /// Mean squared error.
-    Mse,
-    /// Huber loss with this threshold (the paper's choice).
-    Huber(f32),
-}
 
 /// Learning-rate schedule over the epochs.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -68,6 +59,17 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// The learning rate after `fraction` (0 to 1) of all batches: `lr`, or cosine annealing
+    /// from `lr` to the schedule's minimum (Loshchilov and Hutter, SGDR, 2017).
+    pub fn lr_at(&self, fraction: f64) -> f64 {
+        match self.schedule {
+            Schedule::Constant => self.lr,
+            Schedule::Cosine(min) => {
+                min + 0.5 * (self.lr - min) * (1.0 + (std::f64::consts::PI * fraction).cos())
+            }
+        }
+    }
+
     /// Checks value ranges.
     ///
     /// # Errors
@@ -175,17 +177,6 @@ fn batch(
     )
 }
 
-pub(crate) fn loss_fn(kind: LossKind, pred: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
-    match kind {
-        LossKind::Mse => MseLoss::new().forward(pred, target, Reduction::Mean),
-        LossKind::Huber(delta) => {
-            HuberLossConfig::new(delta)
-                .init()
-                .forward(pred, target, Reduction::Mean)
-        }
-    }
-}
-
 /// Mean loss of `model` over normalised `x`, `y`, in batches of 1024.
 pub fn evaluate_loss(
     model: &Model,
@@ -205,7 +196,7 @@ pub fn evaluate_loss(
     for idx in all.chunks(1024) {
         let (xb, yb) = batch(x, y, idx, beams, outputs, device);
         total +=
-            loss_fn(kind, model.forward(xb), yb).into_scalar::<f32>() as f64 * idx.len() as f64;
+            loss_tensor(kind, model.forward(xb), yb).into_scalar::<f32>() as f64 * idx.len() as f64;
     }
     total / n as f64
 }
@@ -264,24 +255,8 @@ pub fn train_with(
     stop: &dyn Fn() -> bool,
 ) -> Result<Trained> {
     let packed = backward == Backward::Packed;
-    if packed && *device != Device::flex() {
-        return Err(LearnError::Config {
-            field: "device".into(),
-            message: "the hand-written backward pass runs on the CPU (flex) only".into(),
-        });
-    }
-    cfg.validate()?;
-    model_cfg.validate()?;
+    check_inputs(ds, model_cfg, cfg, device, packed)?;
     let (beams, outputs) = (model_cfg.num_beams, model_cfg.outputs);
-    if ds.stats.num_beams != beams {
-        return Err(LearnError::Config {
-            field: "model.num_beams".into(),
-            message: format!(
-                "{beams}, but the dataset's scans have {} beams",
-                ds.stats.num_beams
-            ),
-        });
-    }
     let (mut xt, yt) = prepare(&ds.train, &ds.stats, outputs);
     let (xv, yv) = prepare(&ds.val, &ds.stats, outputs);
     let n = xt.len() / beams;
@@ -301,7 +276,11 @@ pub fn train_with(
         .with_beta_1(cfg.betas[0])
         .with_beta_2(cfg.betas[1])
         .init();
-    let mut cpu = packed.then(|| backprop::Backprop::new(&model, beams));
+    let mut gradients = if packed {
+        Gradients::Packed(backprop::Backprop::new(&model, beams))
+    } else {
+        Gradients::Autodiff(ad.clone())
+    };
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed);
     let batches = n.div_ceil(cfg.batch_size);
     let total_batches = (batches * cfg.epochs) as f64;
@@ -313,14 +292,12 @@ pub fn train_with(
         let t0 = Instant::now();
         order.shuffle(&mut rng);
         if let Some(clean) = &clean {
-            let noise = rand_distr_normal(
-                &mut rng,
+            add_noise(
+                &mut xt,
+                clean,
                 cfg.scan_noise_std / ds.stats.scan_std,
-                clean.len(),
+                &mut rng,
             );
-            for ((x, c), z) in xt.iter_mut().zip(clean).zip(noise) {
-                *x = c + z;
-            }
         }
         let mut sum = 0.0;
         for (b, idx) in order.chunks(cfg.batch_size).enumerate() {
@@ -328,22 +305,9 @@ pub fn train_with(
                 break 'epochs;
             }
             let done = ((epoch - 1) * batches + b) as f64;
-            lr = match cfg.schedule {
-                Schedule::Constant => cfg.lr,
-                Schedule::Cosine(min) => {
-                    min + 0.5
-                        * (cfg.lr - min)
-                        * (1.0 + (std::f64::consts::PI * done / total_batches).cos())
-                }
-            };
-            let (value, grads) = if let Some(cpu) = &mut cpu {
-                cpu.loss_and_gradients(&model, (&xt, &yt), idx, cfg.loss, device)
-            } else {
-                let (xb, yb) = batch(&xt, &yt, idx, beams, outputs, &ad);
-                let loss = loss_fn(cfg.loss, model.forward(xb), yb);
-                let value = loss.clone().into_scalar::<f32>() as f64;
-                (value, GradientsParams::from_grads(loss.backward(), &model))
-            };
+            lr = cfg.lr_at(done / total_batches);
+            let (value, grads) =
+                gradients.of_batch(&model, (&xt, &yt), idx, (beams, outputs), cfg.loss, device);
             model = optim.step(lr, model, grads);
             sum += value;
             progress(Progress::Batch {
@@ -355,10 +319,11 @@ pub fn train_with(
         }
         let train_secs = t0.elapsed().as_secs_f64();
         let valid = model.valid();
-        let val_loss = if packed {
-            backprop::mean_loss(&valid, beams, (&xv, &yv), cfg.loss)
-        } else {
-            evaluate_loss(&valid, &xv, &yv, beams, outputs, cfg.loss, device)
+        let val_loss = match gradients {
+            Gradients::Packed(_) => backprop::mean_loss(&valid, beams, (&xv, &yv), cfg.loss),
+            Gradients::Autodiff(_) => {
+                evaluate_loss(&valid, &xv, &yv, beams, outputs, cfg.loss, device)
+            }
         };
         let m = EpochMetrics {
             epoch,
@@ -393,9 +358,74 @@ pub fn train_with(
     })
 }
 
-/// `count` Gaussian deviates with standard deviation `std`.
-fn rand_distr_normal(rng: &mut Xoshiro256PlusPlus, std: f32, count: usize) -> Vec<f32> {
+/// Where a batch's loss and gradients come from (see [`Backward`]).
+enum Gradients {
+    /// The hand-written CPU backward pass.
+    Packed(backprop::Backprop),
+    /// Burn's autodiff on this autodiff device.
+    Autodiff(Device),
+}
+
+impl Gradients {
+    /// The mean loss of the samples `idx` of normalised `(x, y)` (`[n, beams]`, `[n, outputs]`,
+    /// `dims = (beams, outputs)`) and its gradients with respect to `model`'s parameters.
+    fn of_batch(
+        &mut self,
+        model: &Model,
+        (x, y): (&[f32], &[f32]),
+        idx: &[usize],
+        (beams, outputs): (usize, usize),
+        kind: LossKind,
+        device: &Device,
+    ) -> (f64, GradientsParams) {
+        match self {
+            Self::Packed(cpu) => cpu.loss_and_gradients(model, (x, y), idx, kind, device),
+            Self::Autodiff(ad) => {
+                let (xb, yb) = batch(x, y, idx, beams, outputs, ad);
+                let loss = loss_tensor(kind, model.forward(xb), yb);
+                let value = loss.clone().into_scalar::<f32>() as f64;
+                (value, GradientsParams::from_grads(loss.backward(), model))
+            }
+        }
+    }
+}
+
+/// `x = clean + n` with Gaussian `n` of standard deviation `std` (normalised units), drawn in
+/// order from `rng`.
+fn add_noise(x: &mut [f32], clean: &[f32], std: f32, rng: &mut Xoshiro256PlusPlus) {
     use rand::Rng;
     let normal = rand_distr::Normal::new(0.0f32, std).expect("std ≥ 0");
-    (0..count).map(|_| rng.sample(normal)).collect()
+    for (x, c) in x.iter_mut().zip(clean) {
+        *x = c + rng.sample(normal);
+    }
+}
+
+/// The settings, the model and the dataset fit together, and the gradient source runs on
+/// `device`.
+fn check_inputs(
+    ds: &Dataset,
+    model_cfg: &ModelConfig,
+    cfg: &TrainConfig,
+    device: &Device,
+    packed: bool,
+) -> Result<()> {
+    if packed && *device != Device::flex() {
+        return Err(LearnError::Config {
+            field: "device".into(),
+            message: "the hand-written backward pass runs on the CPU (flex) only".into(),
+        });
+    }
+    cfg.validate()?;
+    model_cfg.validate()?;
+    let beams = model_cfg.num_beams;
+    if ds.stats.num_beams != beams {
+        return Err(LearnError::Config {
+            field: "model.num_beams".into(),
+            message: format!(
+                "{beams}, but the dataset's scans have {} beams",
+                ds.stats.num_beams
+            ),
+        });
+    }
+    Ok(())
 }

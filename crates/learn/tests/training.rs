@@ -1,8 +1,9 @@
 //! Training can fit data, and a saved model loads back to identical outputs.
 
 use burn::prelude::*;
+use raceloop_learn::loss::LossKind;
 use raceloop_learn::policy::{MODEL_FILE, STATS_FILE, save_weights};
-use raceloop_learn::train::{LossKind, Schedule};
+use raceloop_learn::train::Schedule;
 use raceloop_learn::{Architecture, Dataset, ModelConfig, Policy, Split, Stats, TrainConfig};
 
 fn tiny_dataset(n: usize, beams: usize) -> Dataset {

@@ -16,7 +16,7 @@ use crate::vehicle::VehicleParams;
 /// Physics settings (`configs/sim.ron`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SimSettings {
+pub struct PhysicsConfig {
     /// Physics time step, s (f1tenth_gym: 0.01).
     pub dt: f64,
 }
@@ -26,7 +26,7 @@ pub struct SimSettings {
 #[serde(deny_unknown_fields)]
 pub struct SimConfig {
     /// Physics settings.
-    pub sim: SimSettings,
+    pub sim: PhysicsConfig,
     /// Vehicle parameters.
     pub vehicle: VehicleParams,
     /// LiDAR.
@@ -37,30 +37,20 @@ pub struct SimConfig {
     pub episode: EpisodeConfig,
 }
 
-/// `(area, file name, shipped text)` of each area file in `configs/`.
-const AREAS: [(&str, &str, &str); 5] = [
-    ("sim", "sim.ron", include_str!("../../../configs/sim.ron")),
-    (
-        "vehicle",
-        "vehicle.ron",
-        include_str!("../../../configs/vehicle.ron"),
-    ),
-    (
-        "lidar",
-        "lidar.ron",
-        include_str!("../../../configs/lidar.ron"),
-    ),
-    (
-        "expert",
-        "expert.ron",
-        include_str!("../../../configs/expert.ron"),
-    ),
-    (
-        "episode",
-        "episode.ron",
-        include_str!("../../../configs/episode.ron"),
-    ),
-];
+/// The shipped `configs/<area>.ron` texts of the simulation's areas, compiled in. The app's
+/// one area table refers to these rather than including the files a second time.
+pub mod shipped {
+    /// `configs/sim.ron`.
+    pub const SIM: &str = include_str!("../../../configs/sim.ron");
+    /// `configs/vehicle.ron`.
+    pub const VEHICLE: &str = include_str!("../../../configs/vehicle.ron");
+    /// `configs/lidar.ron`.
+    pub const LIDAR: &str = include_str!("../../../configs/lidar.ron");
+    /// `configs/expert.ron`.
+    pub const EXPERT: &str = include_str!("../../../configs/expert.ron");
+    /// `configs/episode.ron`.
+    pub const EPISODE: &str = include_str!("../../../configs/episode.ron");
+}
 
 /// Parses RON text; errors name `path`, line, column and the dotted path of the offending field.
 ///
@@ -87,9 +77,8 @@ pub fn parse_ron<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
     Ok(value)
 }
 
-/// The shipped text of area `index` of [`AREAS`], parsed.
-fn shipped<T: DeserializeOwned>(index: usize) -> Result<T> {
-    let (_, file, text) = AREAS[index];
+/// Parses the shipped text of `configs/<file>`.
+fn parse_shipped<T: DeserializeOwned>(file: &str, text: &str) -> Result<T> {
     parse_ron(&Path::new("configs").join(file), text)
 }
 
@@ -106,11 +95,11 @@ impl SimConfig {
 
     fn compose() -> Result<Self> {
         let cfg = Self {
-            sim: shipped(0)?,
-            vehicle: shipped(1)?,
-            lidar: shipped(2)?,
-            expert: shipped(3)?,
-            episode: shipped(4)?,
+            sim: parse_shipped("sim.ron", shipped::SIM)?,
+            vehicle: parse_shipped("vehicle.ron", shipped::VEHICLE)?,
+            lidar: parse_shipped("lidar.ron", shipped::LIDAR)?,
+            expert: parse_shipped("expert.ron", shipped::EXPERT)?,
+            episode: parse_shipped("episode.ron", shipped::EPISODE)?,
         };
         cfg.validate()?;
         Ok(cfg)

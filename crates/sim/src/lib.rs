@@ -28,18 +28,17 @@ pub mod episode;
 pub mod error;
 pub mod expert;
 pub mod lidar;
+pub mod simulator;
 pub mod start;
 pub mod track;
 pub mod vehicle;
 
 pub use config::SimConfig;
-pub use episode::{
-    EpisodeConfig, EpisodeStats, EpisodeTracker, Observation, Outcome, Sim, car_half, draw_start,
-    start_state,
-};
+pub use episode::{EpisodeConfig, EpisodeStats, EpisodeTracker, Outcome};
 pub use error::{Result, SimError};
 pub use expert::{ExpertConfig, PurePursuit};
 pub use lidar::{Lidar, LidarConfig, LidarSensor};
+pub use simulator::{Observation, Sim, car_half, draw_start, start_state};
 pub use start::{StartConfig, StartMode, StartPose};
 pub use track::Track;
 pub use vehicle::{Action, Vehicle, VehicleParams, VehicleState};

@@ -5,7 +5,7 @@
 //! which follow the CommonRoad vehicle models (Althoff et al., "CommonRoad: Vehicle Models", 2020).
 //!
 //! One deliberate difference: f1tenth_gym switches to the kinematic model for `|v| < 0.5 m/s` and
-//! uses the dynamic model when reversing faster, where its `1/v` tyre terms become unstable
+//! uses the dynamic model when reversing faster, where its `1/v` tire terms become unstable
 //! (exploding yaw rates at full steering lock). Here the kinematic model (CommonRoad's
 //! kinematic single-track model at the centre of gravity) is used for every `v < kinematic_below`,
 //! reversing included, and it sets yaw rate and slip angle to their kinematic values, so that
@@ -25,7 +25,7 @@ pub const G: f64 = 9.81;
 #[serde(deny_unknown_fields)]
 #[allow(non_snake_case)]
 pub struct VehicleParams {
-    /// Tyre–road friction coefficient.
+    /// Tire–road friction coefficient.
     pub mu: f64,
     /// Front cornering stiffness coefficient, 1/rad.
     pub C_Sf: f64,

@@ -1,0 +1,28 @@
+//! Episode logs as MCAP files that Foxglove opens.
+//!
+//! Topics (log time = simulation time, ns; zstd chunks):
+//! - `/scan` `foxglove.LaserScan` in frame `laser`, at every scan: ranges in m, `[num_beams]`;
+//! - `/tf` `foxglove.FrameTransform`: `world → base_link` (the car's reference point) and
+//!   `base_link → laser`, every step;
+//! - `/track` `foxglove.SceneUpdate`: walls, centerline and raceline, once at t = 0;
+//! - `/ego/state` (JSON, [`EgoState`]): x, y (m), yaw (rad), speed (m/s), yaw_rate (rad/s),
+//!   slip, steering (rad), Frenet s, d and progress (m), every step;
+//! - `/control` (JSON): the command issued at its log time and applied over the next step:
+//!   steering (rad), speed (m/s);
+//! - `/expert/control` (JSON): with noise injection, the expert's clean command at the same time
+//!   as `/control` (the training label);
+//! - `/events` `foxglove.Log`: the start and the outcome.
+//!
+//! [`McapLog`] writes them, [`EpisodeLog::read`] reads them back.
+
+mod error;
+mod messages;
+mod reader;
+mod scene;
+mod writer;
+
+pub use error::{RecordError, Result};
+pub use messages::{EgoState, topics};
+pub use reader::EpisodeLog;
+pub use scene::track_scene;
+pub use writer::McapLog;

@@ -1,0 +1,259 @@
+//! [`McapLog`]: writes one episode's MCAP. Channel and schema ids depend only on the order of
+//! first use, so the same episode gives the same file byte for byte.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use foxglove::Encode;
+use foxglove::messages::{FrameTransform, LaserScan, Log, Pose, SceneUpdate, Vector3, log};
+use raceloop_sim::{Action, Outcome, SimConfig, StartPose, Track, VehicleState};
+use serde::Serialize;
+
+use crate::error::{RecordError, Result};
+use crate::messages::{CONTROL_SCHEMA, EGO_SCHEMA, EgoState, topics};
+use crate::scene::{track_scene, ts, yaw_quat};
+
+/// Writes one episode's MCAP (see the crate docs for the topics).
+pub struct McapLog {
+    path: PathBuf,
+    writer: mcap::Writer<BufWriter<File>>,
+    channels: BTreeMap<&'static str, u16>,
+    sequence: u32,
+    buf: Vec<u8>,
+    dt_ns: u64,
+    scan: LaserScan,
+}
+
+impl McapLog {
+    /// Creates `path` and writes the schemas, channels, the track (`/track`) and the start event.
+    ///
+    /// # Errors
+    /// [`RecordError::Io`] or [`RecordError::Mcap`] naming the file.
+    pub fn create(
+        path: &Path,
+        track: &Track,
+        config: &SimConfig,
+        seed: u64,
+        start: &StartPose,
+    ) -> Result<Self> {
+        let file = File::create(path).map_err(|error| RecordError::Io {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        let mcap_err = |error| RecordError::Mcap {
+            path: path.to_path_buf(),
+            error,
+        };
+        let mut writer = mcap::WriteOptions::new()
+            .compression(Some(mcap::Compression::Zstd))
+            .compression_level(1)
+            .profile("")
+            .library(format!("raceloop {}", env!("CARGO_PKG_VERSION")))
+            .create(BufWriter::with_capacity(1 << 20, file))
+            .map_err(mcap_err)?;
+        let mut channels = BTreeMap::new();
+        for (topic, schema) in [
+            (topics::TRACK, SceneUpdate::get_schema()),
+            (topics::EVENTS, Log::get_schema()),
+            (topics::TF, FrameTransform::get_schema()),
+            (topics::SCAN, LaserScan::get_schema()),
+        ] {
+            let schema = schema.expect("foxglove message types have schemas");
+            let id = writer
+                .add_schema(&schema.name, &schema.encoding, &schema.data)
+                .map_err(mcap_err)?;
+            let channel = writer
+                .add_channel(id, topic, "protobuf", &BTreeMap::new())
+                .map_err(mcap_err)?;
+            channels.insert(topic, channel);
+        }
+        for (topic, name, schema) in [
+            (topics::EGO_STATE, "raceloop.EgoState", EGO_SCHEMA),
+            (topics::CONTROL, "raceloop.Control", CONTROL_SCHEMA),
+            (topics::EXPERT_CONTROL, "raceloop.Control", CONTROL_SCHEMA),
+        ] {
+            let id = writer
+                .add_schema(name, "jsonschema", schema.as_bytes())
+                .map_err(mcap_err)?;
+            let channel = writer
+                .add_channel(id, topic, "json", &BTreeMap::new())
+                .map_err(mcap_err)?;
+            channels.insert(topic, channel);
+        }
+        let lidar = &config.lidar;
+        let scan = LaserScan {
+            timestamp: None,
+            frame_id: "laser".into(),
+            pose: Some(Pose {
+                position: Some(Vector3::default()),
+                orientation: yaw_quat(0.0),
+            }),
+            start_angle: -0.5 * lidar.fov,
+            end_angle: 0.5 * lidar.fov,
+            ranges: Vec::with_capacity(lidar.num_beams),
+            intensities: Vec::new(),
+        };
+        let mut log = Self {
+            path: path.to_path_buf(),
+            writer,
+            channels,
+            sequence: 0,
+            buf: Vec::with_capacity(16 << 10),
+            dt_ns: (config.sim.dt * 1e9).round() as u64,
+            scan,
+        };
+        log.write_proto(topics::TRACK, 0, &track_scene(track))?;
+        let message = format!(
+            "start: track {} seed {seed} at s {:.3} m, d {:.3} m, yaw {:.4} rad, speed {:.3} m/s",
+            track.name, start.s, start.d, start.yaw, start.speed
+        );
+        log.write_proto(
+            topics::EVENTS,
+            0,
+            &Log {
+                timestamp: ts(0),
+                level: log::Level::Info as i32,
+                message,
+                name: "raceloop".into(),
+                file: String::new(),
+                line: 0,
+            },
+        )?;
+        Ok(log)
+    }
+
+    fn mcap_err(&self, error: mcap::McapError) -> RecordError {
+        RecordError::Mcap {
+            path: self.path.clone(),
+            error,
+        }
+    }
+
+    fn write_raw(&mut self, topic: &'static str, ns: u64) -> Result<()> {
+        let channel_id = self.channels[topic];
+        self.sequence += 1;
+        let header = mcap::records::MessageHeader {
+            channel_id,
+            sequence: self.sequence,
+            log_time: ns,
+            publish_time: ns,
+        };
+        self.writer
+            .write_to_known_channel(&header, &self.buf)
+            .map_err(|e| self.mcap_err(e))
+    }
+
+    fn write_proto(&mut self, topic: &'static str, ns: u64, msg: &impl Encode) -> Result<()> {
+        self.buf.clear();
+        msg.encode(&mut self.buf)
+            .map_err(|e| RecordError::Message {
+                path: self.path.clone(),
+                topic: topic.into(),
+                message: e.to_string(),
+            })?;
+        self.write_raw(topic, ns)
+    }
+
+    fn write_json(&mut self, topic: &'static str, ns: u64, msg: &impl Serialize) -> Result<()> {
+        self.buf.clear();
+        serde_json::to_writer(&mut self.buf, msg).map_err(|e| RecordError::Message {
+            path: self.path.clone(),
+            topic: topic.into(),
+            message: e.to_string(),
+        })?;
+        self.write_raw(topic, ns)
+    }
+
+    /// Records step `step` (time `step·dt`): transforms, ego state, the scan if fresh (ranges
+    /// in m, `[num_beams]`), and the command `issued` one step earlier (at its own time) with
+    /// the expert's clean `label` where noise was injected. `mount_offset` is the LiDAR's
+    /// position ahead of the reference point, m.
+    ///
+    /// # Errors
+    /// [`RecordError`] naming the file.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_step(
+        &mut self,
+        step: u64,
+        state: &VehicleState,
+        ego: &EgoState,
+        scan: Option<&[f32]>,
+        mount_offset: f64,
+        issued: Option<Action>,
+        label: Option<Action>,
+    ) -> Result<()> {
+        let ns = step * self.dt_ns;
+        for (topic, action) in [(topics::CONTROL, issued), (topics::EXPERT_CONTROL, label)] {
+            if let Some(a) = action {
+                self.write_json(
+                    topic,
+                    ns - self.dt_ns,
+                    &serde_json::json!({"steering": a.steering, "speed": a.speed}),
+                )?;
+            }
+        }
+        let car = FrameTransform {
+            timestamp: ts(ns),
+            parent_frame_id: "world".into(),
+            child_frame_id: "base_link".into(),
+            translation: Some(Vector3 {
+                x: state.x,
+                y: state.y,
+                z: 0.0,
+            }),
+            rotation: yaw_quat(state.yaw),
+        };
+        self.write_proto(topics::TF, ns, &car)?;
+        let laser = FrameTransform {
+            timestamp: ts(ns),
+            parent_frame_id: "base_link".into(),
+            child_frame_id: "laser".into(),
+            translation: Some(Vector3 {
+                x: mount_offset,
+                y: 0.0,
+                z: 0.0,
+            }),
+            rotation: yaw_quat(0.0),
+        };
+        self.write_proto(topics::TF, ns, &laser)?;
+        self.write_json(topics::EGO_STATE, ns, ego)?;
+        if let Some(ranges) = scan {
+            let mut msg = std::mem::take(&mut self.scan);
+            msg.timestamp = ts(ns);
+            msg.ranges.clear();
+            msg.ranges.extend(ranges.iter().map(|&r| r as f64));
+            let written = self.write_proto(topics::SCAN, ns, &msg);
+            self.scan = msg;
+            written?;
+        }
+        Ok(())
+    }
+
+    /// Writes the outcome event at step `step` and finishes the file.
+    ///
+    /// # Errors
+    /// [`RecordError`] naming the file.
+    pub fn finish(mut self, step: u64, outcome: Outcome, summary: &str) -> Result<()> {
+        let ns = step * self.dt_ns;
+        let level = if outcome == Outcome::GoalReached {
+            log::Level::Info
+        } else {
+            log::Level::Warning
+        };
+        let msg = Log {
+            timestamp: ts(ns),
+            level: level as i32,
+            message: format!("outcome: {} — {summary}", outcome.as_str()),
+            name: "raceloop".into(),
+            file: String::new(),
+            line: 0,
+        };
+        self.write_proto(topics::EVENTS, ns, &msg)?;
+        self.writer.finish().map_err(|e| self.mcap_err(e))?;
+        let path = self.path.clone();
+        let mut inner = self.writer.into_inner();
+        std::io::Write::flush(&mut inner).map_err(|error| RecordError::Io { path, error })
+    }
+}

@@ -1,0 +1,111 @@
+//! An episode written by `McapLog` reads back through `EpisodeLog` with the same scans,
+//! commands, labels, states and events; a damaged file is an error that names it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use raceloop_record::{EgoState, EpisodeLog, McapLog, RecordError};
+use raceloop_sim::{Action, PurePursuit, Sim, SimConfig, StartMode, Track};
+
+fn temp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("raceloop-record-{}-{name}", std::process::id()))
+}
+
+/// Drives 60 steps of Pure Pursuit on Montreal, logging a label every step; returns the
+/// file, the scans logged, and the commands issued.
+fn write_episode(path: &Path) -> (Vec<Vec<f32>>, Vec<Action>) {
+    let track = Arc::new(Track::load("Montreal").unwrap());
+    let mut config = SimConfig::default();
+    config.episode.start.mode = StartMode::Random;
+    config.lidar.period_steps = 2;
+    let mut expert = PurePursuit::new(config.expert.clone(), &track);
+    let mut sim = Sim::new(track.clone(), config.clone()).unwrap();
+    sim.reset(7);
+    let mut log = McapLog::create(path, &track, &config, 7, sim.start()).unwrap();
+    let obs = sim.observation();
+    let ego = EgoState::of(&obs.state, sim.tracker());
+    let mut scans = vec![obs.scan.to_vec()];
+    log.record_step(0, &obs.state, &ego, Some(obs.scan), 0.27, None, None)
+        .unwrap();
+    let mut issued = Vec::new();
+    for step in 1..=60 {
+        let action = expert.act(&config.vehicle, &sim.observation().state);
+        let label = Action {
+            steering: action.steering * 0.5,
+            speed: action.speed,
+        };
+        assert!(sim.step(action).is_none());
+        let obs = sim.observation();
+        let scan = obs.scan_fresh.then_some(obs.scan);
+        if let Some(s) = scan {
+            scans.push(s.to_vec());
+        }
+        let ego = EgoState::of(&obs.state, sim.tracker());
+        log.record_step(
+            step,
+            &obs.state,
+            &ego,
+            scan,
+            0.27,
+            Some(action),
+            Some(label),
+        )
+        .unwrap();
+        issued.push(action);
+    }
+    log.finish(60, raceloop_sim::Outcome::Timeout, "test")
+        .unwrap();
+    (scans, issued)
+}
+
+#[test]
+fn what_is_written_reads_back() {
+    let path = temp("roundtrip.mcap");
+    let (scans, issued) = write_episode(&path);
+    let log = EpisodeLog::read(&path).unwrap();
+    assert_eq!(log.scans.len(), scans.len());
+    for ((_, read), written) in log.scans.iter().zip(&scans) {
+        assert_eq!(read, written);
+    }
+    assert_eq!(log.states.len(), 61);
+    assert_eq!(log.controls.len(), 60);
+    assert_eq!(log.labels.len(), 60);
+    // JSON text keeps f64 to within an ulp or two (serde_json's default float parsing).
+    for ((_, read), written) in log.controls.iter().zip(&issued) {
+        assert!(
+            (read.steering - written.steering).abs() < 1e-12,
+            "{read:?} vs {written:?}"
+        );
+        assert_eq!(read.speed, written.speed);
+    }
+    assert!(log.events[0].1.starts_with("start: track Montreal seed 7"));
+    assert!(log.events[1].1.starts_with("outcome: timeout"));
+    // Pairs take the label (half the steering here), every scan but the last, at its time.
+    let pairs: Vec<(Vec<f32>, Action)> = log
+        .scan_command_pairs(1)
+        .map(|(s, a)| (s.to_vec(), a))
+        .collect();
+    assert_eq!(pairs.len(), scans.len() - 1);
+    assert_eq!(pairs[0].0, scans[0]);
+    assert!((pairs[0].1.steering - 0.5 * issued[0].steering).abs() < 1e-12);
+    let every_third = (0..scans.len()).step_by(3).filter(|&i| i + 1 < scans.len());
+    assert_eq!(log.scan_command_pairs(3).count(), every_third.count());
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn damaged_files_are_errors_that_name_the_file() {
+    let path = temp("damaged.mcap");
+    write_episode(&path);
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let e = EpisodeLog::read(&path).unwrap_err();
+    assert!(matches!(e, RecordError::Mcap { .. }), "{e:?}");
+    assert!(e.to_string().contains("damaged.mcap"), "{e}");
+    std::fs::write(&path, b"not an mcap").unwrap();
+    let e = EpisodeLog::read(&path).unwrap_err().to_string();
+    assert!(e.contains("damaged.mcap"), "{e}");
+    std::fs::remove_file(&path).unwrap();
+    let e = EpisodeLog::read(&path).unwrap_err().to_string();
+    assert!(e.contains("damaged.mcap"), "{e}");
+}

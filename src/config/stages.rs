@@ -1,0 +1,137 @@
+//! The settings of the data path's stages (`collection.ron`, `dataset.ron`, `evaluation.ron`)
+//! and the one place where a stage's episode settings replace the simulation config's.
+
+use anyhow::{Result, bail};
+use raceloop_sim::{SimConfig, StartMode};
+use serde::{Deserialize, Serialize};
+
+/// Collection settings (`configs/collection.ron`, override keys `collection.*`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionConfig {
+    /// Number of episodes.
+    pub episodes: usize,
+    /// Seed of episode 0; episode i uses `seed + i`.
+    pub seed: u64,
+    /// `all`, or comma-separated shipped names / centerline CSV paths (repeats weight a track).
+    pub tracks: String,
+    /// Episode goal, laps of progress.
+    pub laps: f64,
+    /// Start mode.
+    pub start: StartMode,
+    /// Scan every N physics steps.
+    pub lidar_period_steps: u32,
+    /// Parallel episodes; 0 = all cores.
+    pub workers: usize,
+    /// Noise injected into the expert's steering (DART), rad (0 = none); the clean command is the label.
+    pub steering_noise: f64,
+    /// Time constant of that noise, s.
+    pub steering_noise_tau: f64,
+}
+
+impl CollectionConfig {
+    /// The simulation config of this collection's episodes: `base` with the collection's goal,
+    /// start mode and scan period.
+    ///
+    /// # Errors
+    /// Out-of-range values after that, naming the field.
+    pub fn episode_sim(&self, base: &SimConfig) -> Result<SimConfig> {
+        episode_sim(base, self.laps, self.start, self.lidar_period_steps, None)
+    }
+}
+
+/// Extraction settings (`configs/dataset.ron`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetConfig {
+    /// Keep every k-th scan of an episode.
+    pub sample_every: usize,
+    /// Range clip for normalisation, m.
+    pub range_clip: f32,
+    /// Steering normalisation = this × the vehicle's steering limit (≥ 1).
+    pub steering_headroom: f32,
+}
+
+impl DatasetConfig {
+    /// Checks value ranges.
+    ///
+    /// # Errors
+    /// The field out of range.
+    pub fn validate(&self) -> Result<()> {
+        if self.sample_every == 0 {
+            bail!("dataset.sample_every must be ≥ 1");
+        }
+        if !(self.steering_headroom >= 1.0) {
+            bail!(
+                "dataset.steering_headroom must be ≥ 1, found {}",
+                self.steering_headroom
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Evaluation settings (`configs/evaluation.ron`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluationConfig {
+    /// Episodes per track.
+    pub episodes_per_track: usize,
+    /// Seed of the first evaluation episode.
+    pub seed: u64,
+    /// `all`, or comma-separated names / paths.
+    pub tracks: String,
+    /// Goal, laps.
+    pub laps: f64,
+    /// Start mode.
+    pub start: StartMode,
+    /// Scan (and model) period, physics steps.
+    pub lidar_period_steps: u32,
+    /// Time limit = goal / this, m/s.
+    pub min_average_speed: f64,
+    /// Write the MCAP (and config, result) of every model episode (≈ 30 MB per 2-lap episode).
+    pub record: bool,
+    /// Also write the expert reference episodes' files (doubles the disk use).
+    pub record_expert: bool,
+    /// Evaluate the expert too.
+    pub expert_reference: bool,
+    /// Parallel episodes; 0 = all cores.
+    pub workers: usize,
+}
+
+impl EvaluationConfig {
+    /// The simulation config of the evaluation episodes: `base` with the evaluation's goal,
+    /// start mode, scan period and minimum average speed.
+    ///
+    /// # Errors
+    /// Out-of-range values after that, naming the field.
+    pub fn episode_sim(&self, base: &SimConfig) -> Result<SimConfig> {
+        episode_sim(
+            base,
+            self.laps,
+            self.start,
+            self.lidar_period_steps,
+            Some(self.min_average_speed),
+        )
+    }
+}
+
+/// `base` with a stage's goal (laps), start mode, scan period (physics steps) and, where given,
+/// minimum average speed (m/s), validated.
+fn episode_sim(
+    base: &SimConfig,
+    laps: f64,
+    start: StartMode,
+    lidar_period_steps: u32,
+    min_average_speed: Option<f64>,
+) -> Result<SimConfig> {
+    let mut sim = base.clone();
+    sim.episode.laps = laps;
+    sim.episode.start.mode = start;
+    sim.lidar.period_steps = lidar_period_steps;
+    if let Some(v) = min_average_speed {
+        sim.episode.min_average_speed = v;
+    }
+    sim.validate()?;
+    Ok(sim)
+}

@@ -1,0 +1,138 @@
+//! Many episodes in parallel: track lists ([`load_tracks`]) and the rayon job runner
+//! ([`run_jobs`]) that collection and evaluation share. Results come back in job order and do
+//! not depend on the number of workers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use raceloop_sim::Track;
+use rayon::prelude::*;
+
+use super::plugin::Driver;
+use super::result::EpisodeResult;
+use super::runner::{EpisodeJob, Interrupted, finished_result, run_episode};
+use crate::interrupt::STOP;
+
+/// Loads the tracks named by a `--track` value: comma-separated shipped names, centerline CSV
+/// paths, or `all` (every shipped track). A track named twice (`all,Montreal`) gets twice the
+/// share of round-robin episodes (each track is loaded once).
+///
+/// # Errors
+/// Unknown names or bad files.
+pub fn load_tracks(spec: &str) -> Result<Vec<Arc<Track>>> {
+    let names = track_names(spec);
+    if names.is_empty() {
+        bail!("no track given");
+    }
+    let mut distinct = names.clone();
+    distinct.sort();
+    distinct.dedup();
+    let loaded: HashMap<&String, Arc<Track>> = distinct
+        .par_iter()
+        .map(|n| Ok((n, Arc::new(Track::load(n)?))))
+        .collect::<Result<_>>()?;
+    Ok(names.iter().map(|n| loaded[n].clone()).collect())
+}
+
+/// The names or paths of a `--track` value, `all` expanded, in order, repeats kept.
+fn track_names(spec: &str) -> Vec<String> {
+    spec.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .flat_map(|s| {
+            if s.eq_ignore_ascii_case("all") {
+                raceloop_sim::track::shipped_names()
+                    .into_iter()
+                    .map(String::from)
+                    .collect()
+            } else {
+                vec![s.to_string()]
+            }
+        })
+        .collect()
+}
+
+/// Runs `jobs` on `workers` rayon threads (0 = all cores) with a progress bar labelled `label`,
+/// skipping episodes already finished in their directory; `driver` builds each episode's
+/// driver, recorded as `driver_name`. Results come back in job order.
+///
+/// # Errors
+/// The first failing episode's error, or [`Interrupted`] after Ctrl-C.
+pub fn run_jobs(
+    jobs: &[EpisodeJob],
+    workers: usize,
+    label: &str,
+    driver: impl Fn(&EpisodeJob) -> Driver + Sync,
+    driver_name: &str,
+) -> Result<Vec<EpisodeResult>> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(workers)
+        .build()?;
+    let bar = ProgressBar::new(jobs.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} episodes, {per_sec}, {msg}, ETA {eta}",
+        )
+        .expect("template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(label.to_string());
+    let successes = AtomicUsize::new(0);
+    let results: Vec<Result<EpisodeResult>> = pool.install(|| {
+        jobs.par_iter()
+            .map(|job| {
+                let result = match job.dir.as_deref().and_then(finished_result) {
+                    Some(done) => Ok(done),
+                    None => run_episode(job, driver(job), driver_name, &STOP),
+                };
+                if let Ok(r) = &result {
+                    let ok = successes.fetch_add(r.success as usize, Ordering::Relaxed)
+                        + r.success as usize;
+                    bar.inc(1);
+                    bar.set_message(format!(
+                        "success {:.0} %",
+                        100.0 * ok as f64 / bar.position().max(1) as f64
+                    ));
+                }
+                result
+            })
+            .collect()
+    });
+    bar.finish_and_clear();
+    let mut out = Vec::with_capacity(results.len());
+    for r in results {
+        match r {
+            Ok(r) => out.push(r),
+            Err(e) if e.is::<Interrupted>() => {
+                bail!(
+                    "interrupted after {} finished episodes; run the same command again to resume",
+                    bar.position()
+                )
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn track_lists_expand_all_and_keep_repeats() {
+        let shipped = raceloop_sim::track::shipped_names();
+        assert_eq!(track_names("all"), shipped);
+        let weighted = track_names("all, Montreal");
+        assert_eq!(weighted.len(), shipped.len() + 1);
+        assert_eq!(weighted.iter().filter(|n| *n == "Montreal").count(), 2);
+        assert_eq!(
+            track_names("Austin,,tracks/x.csv"),
+            ["Austin", "tracks/x.csv"]
+        );
+        assert!(track_names(" , ").is_empty());
+    }
+}

@@ -1,0 +1,73 @@
+//! `result.json`: the outcome and measurements of one episode.
+
+use raceloop_sim::{EpisodeTracker, Outcome};
+use serde::{Deserialize, Serialize};
+
+use crate::tracking::provenance;
+
+/// What one episode achieved. Units in the field names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpisodeResult {
+    /// `outcome == goal_reached`.
+    pub success: bool,
+    /// `goal_reached`, `off_track`, `collision` or `timeout`.
+    pub outcome: Outcome,
+    /// Simulated duration, s.
+    pub duration_s: f64,
+    /// Distance driven, m.
+    pub distance_m: f64,
+    /// Progress along the centerline, m.
+    pub progress_m: f64,
+    /// Goal progress, m.
+    pub goal_m: f64,
+    /// Completed laps.
+    pub laps: u32,
+    /// Lap times, s.
+    pub lap_times_s: Vec<f64>,
+    /// Mean |lateral deviation| from the centerline, m.
+    pub mean_abs_deviation_m: f64,
+    /// Max |lateral deviation| from the centerline, m.
+    pub max_abs_deviation_m: f64,
+    /// Checkpoints passed (every 10 % of a lap).
+    pub checkpoints: u32,
+    /// Physics steps.
+    pub steps: u64,
+    /// Episode seed.
+    pub seed: u64,
+    /// Track name.
+    pub track: String,
+    /// raceloop version.
+    pub raceloop_version: String,
+    /// Git commit of the build.
+    pub git_commit: String,
+}
+
+impl EpisodeResult {
+    /// The result of a finished episode.
+    pub fn from_tracker(
+        tracker: &EpisodeTracker,
+        outcome: Outcome,
+        seed: u64,
+        track: &str,
+    ) -> Self {
+        let s = tracker.stats();
+        Self {
+            success: outcome == Outcome::GoalReached,
+            outcome,
+            duration_s: tracker.time(),
+            distance_m: s.distance,
+            progress_m: s.progress,
+            goal_m: s.goal,
+            laps: s.laps,
+            lap_times_s: s.lap_times.clone(),
+            mean_abs_deviation_m: s.mean_abs_deviation,
+            max_abs_deviation_m: s.max_abs_deviation,
+            checkpoints: s.checkpoints,
+            steps: s.steps,
+            seed,
+            track: track.into(),
+            raceloop_version: provenance::VERSION.into(),
+            git_commit: provenance::GIT_COMMIT.into(),
+        }
+    }
+}

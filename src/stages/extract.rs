@@ -1,0 +1,272 @@
+//! `raceloop extract`: collection runs → a versioned behavioral-cloning dataset.
+//!
+//! Only episodes whose outcome is `goal_reached` are kept ("noisy data filtering" of the
+//! pipeline we replace). Pairing rule: the scan logged at time t is paired with the command
+//! logged at the same t, i.e. the one the expert issued right after that scan: `/expert/control`
+//! where the episode has it (noise injection: the expert's clean command), else `/control` (the
+//! applied command). The episode's last scan has no command and is dropped.
+//! Splits are by episode, never by sample: the first `rs_train` kept episodes (by run, then
+//! seed) train, the next `rs_val` validate.
+//!
+//! The dataset version id is a hash of the extraction settings and of every used episode's
+//! MCAP bytes and split, so re-running with unchanged inputs reuses `datasets/<id>/`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use raceloop_learn::dataset::{Dataset, Split, Stats};
+use raceloop_record::EpisodeLog;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::collect::RunInfo;
+use crate::config::DatasetConfig;
+use crate::episode::result::EpisodeResult;
+use crate::episode::runner::MCAP_FILE;
+use crate::episode::summary::read_results;
+use crate::tracking::dvc;
+
+/// An episode used in the dataset.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EpisodeRef {
+    /// Run directory.
+    pub run: PathBuf,
+    /// Episode seed.
+    pub seed: u64,
+    /// Track.
+    pub track: String,
+    /// SHA-256 of the episode's MCAP.
+    pub mcap_sha256: String,
+    /// Samples taken from it.
+    pub samples: usize,
+}
+
+/// `manifest.json` of a dataset version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Dataset version id (content hash).
+    pub version: String,
+    /// Source collection runs.
+    pub source_runs: Vec<PathBuf>,
+    /// Extraction settings.
+    pub settings: DatasetConfig,
+    /// Training episodes.
+    pub train: Vec<EpisodeRef>,
+    /// Validation episodes.
+    pub val: Vec<EpisodeRef>,
+    /// Episodes dropped, by outcome.
+    pub dropped: std::collections::BTreeMap<String, usize>,
+    /// Training and validation sample counts.
+    pub samples: [usize; 2],
+}
+
+/// Scan/command pairs of one episode: ranges `[n, beams]` (m) and labels `[n, 2]` (rad, m/s),
+/// every `sample_every`-th scan (see [`EpisodeLog::scan_command_pairs`]).
+fn episode_samples(mcap_bytes: &[u8], sample_every: usize, path: &Path) -> Result<Split> {
+    let log = EpisodeLog::from_bytes(mcap_bytes, path)?;
+    let mut split = Split::default();
+    for (ranges, label) in log.scan_command_pairs(sample_every) {
+        split.scans.extend_from_slice(ranges);
+        split
+            .labels
+            .extend([label.steering as f32, label.speed as f32]);
+    }
+    Ok(split)
+}
+
+/// Extracts a dataset into `root/<version>/` (reusing an existing identical one). Training
+/// episodes come from `train_runs`; validation episodes from `val_runs`, or, when that is empty,
+/// from the successful episodes of `train_runs` after the first `rs_train`. `rs_train`/`rs_val`
+/// cap the successful episodes used (`None`: all; without `val_runs`, 80 % / 20 %).
+///
+/// # Errors
+/// Unreadable runs or MCAPs (named), or no successful episode.
+pub fn extract(
+    train_runs: &[PathBuf],
+    val_runs: &[PathBuf],
+    rs_train: Option<usize>,
+    rs_val: Option<usize>,
+    settings: &DatasetConfig,
+    root: &Path,
+) -> Result<(PathBuf, Manifest)> {
+    let (mut kept, mut dropped, vehicle) = successful(train_runs)?;
+    let n_train;
+    if val_runs.is_empty() {
+        n_train = rs_train.unwrap_or(kept.len() * 4 / 5).min(kept.len());
+        let n_val = rs_val
+            .unwrap_or(kept.len() - n_train)
+            .min(kept.len() - n_train);
+        kept.truncate(n_train + n_val);
+    } else {
+        kept.truncate(rs_train.unwrap_or(usize::MAX));
+        n_train = kept.len();
+        let (mut val, val_dropped, _) = successful(val_runs)?;
+        val.truncate(rs_val.unwrap_or(usize::MAX));
+        kept.extend(val);
+        for (k, v) in val_dropped {
+            *dropped.entry(k).or_insert(0) += v;
+        }
+    }
+    let runs: Vec<PathBuf> = train_runs.iter().chain(val_runs).cloned().collect();
+    if n_train == 0 {
+        bail!(
+            "no successful training episode in {}",
+            train_runs
+                .iter()
+                .map(|r| r.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    extract_episodes(&runs, kept, n_train, dropped, &vehicle, settings, root)
+}
+
+type Kept = (
+    Vec<(PathBuf, EpisodeResult)>,
+    std::collections::BTreeMap<String, usize>,
+    raceloop_sim::VehicleParams,
+);
+
+/// The successful episodes of `runs` in order, the dropped ones by outcome, and the vehicle.
+fn successful(runs: &[PathBuf]) -> Result<Kept> {
+    let mut kept: Vec<(PathBuf, EpisodeResult)> = Vec::new();
+    let mut dropped = std::collections::BTreeMap::new();
+    let mut vehicle = None;
+    for run in runs {
+        let info: RunInfo = raceloop_files::read_json(&run.join("run.json"))
+            .with_context(|| format!("{} is not a collection run", run.display()))?;
+        vehicle.get_or_insert(info.sim.vehicle.clone());
+        for r in read_results(run)? {
+            if r.success {
+                kept.push((run.clone(), r));
+            } else {
+                *dropped.entry(r.outcome.as_str().to_string()).or_insert(0) += 1;
+            }
+        }
+    }
+    Ok((kept, dropped, vehicle.context("no run given")?))
+}
+
+fn extract_episodes(
+    runs: &[PathBuf],
+    kept: Vec<(PathBuf, EpisodeResult)>,
+    n_train: usize,
+    dropped: std::collections::BTreeMap<String, usize>,
+    vehicle: &raceloop_sim::VehicleParams,
+    settings: &DatasetConfig,
+    root: &Path,
+) -> Result<(PathBuf, Manifest)> {
+    let episodes: Vec<(EpisodeRef, Split)> = kept
+        .par_iter()
+        .map(|(run, r)| {
+            let path = run
+                .join("episodes")
+                .join(r.seed.to_string())
+                .join(MCAP_FILE);
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let split = episode_samples(&bytes, settings.sample_every, &path)?;
+            let hash: String = Sha256::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let samples = split.labels.len() / 2;
+            Ok((
+                EpisodeRef {
+                    run: run.clone(),
+                    seed: r.seed,
+                    track: r.track.clone(),
+                    mcap_sha256: hash,
+                    samples,
+                },
+                split,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    let mut hasher = Sha256::new();
+    hasher.update(ron::to_string(settings)?.as_bytes());
+    for (i, (e, _)) in episodes.iter().enumerate() {
+        hasher.update(
+            format!(
+                "{}|{}|{}\n",
+                if i < n_train { "train" } else { "val" },
+                e.seed,
+                e.mcap_sha256
+            )
+            .as_bytes(),
+        );
+    }
+    let version: String = hasher
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let dir = root.join(&version);
+    if let Ok(manifest) = raceloop_files::read_json::<Manifest>(&dir.join("manifest.json"))
+        && dir.join("data.safetensors").is_file()
+    {
+        if !dvc::dvc_file(&dir).is_file() {
+            dvc::write(&dir)?;
+        }
+        return Ok((dir, manifest));
+    }
+    let (mut train, mut val) = (Split::default(), Split::default());
+    let (mut train_refs, mut val_refs) = (Vec::new(), Vec::new());
+    for (i, (e, s)) in episodes.into_iter().enumerate() {
+        let (split, refs) = if i < n_train {
+            (&mut train, &mut train_refs)
+        } else {
+            (&mut val, &mut val_refs)
+        };
+        split.scans.extend(s.scans);
+        split.labels.extend(s.labels);
+        refs.push(e);
+    }
+    let beams = if train.labels.is_empty() {
+        0
+    } else {
+        train.scans.len() / (train.labels.len() / 2)
+    };
+    if beams == 0 {
+        bail!("the training split has no samples");
+    }
+    let stats = Stats::compute(
+        &train,
+        &val,
+        beams,
+        settings.range_clip,
+        vehicle.s_max as f32 * settings.steering_headroom,
+        vehicle.v_max as f32,
+    );
+    let manifest = Manifest {
+        version: version.clone(),
+        source_runs: runs.to_vec(),
+        settings: settings.clone(),
+        samples: [stats.train_samples, stats.val_samples],
+        train: train_refs,
+        val: val_refs,
+        dropped,
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Dataset { train, val, stats }.save(&dir)?;
+    raceloop_files::write_json(&dir.join("manifest.json"), &manifest)?;
+    dvc::write(&dir)?;
+    Ok((dir, manifest))
+}
+
+/// Prints what an extraction produced.
+pub fn report(dir: &Path, m: &Manifest) {
+    let dropped: usize = m.dropped.values().sum();
+    println!(
+        "dataset {} : {} train episodes ({} samples), {} val episodes ({} samples); dropped {dropped} failed episode(s) {:?}",
+        m.version,
+        m.train.len(),
+        m.samples[0],
+        m.val.len(),
+        m.samples[1],
+        m.dropped
+    );
+    println!("dataset: {}", dir.display());
+}

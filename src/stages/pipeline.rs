@@ -1,0 +1,269 @@
+//! `raceloop pipeline`: collect (train and val seeds) → extract → train → evaluate, in one
+//! directory with one log. Every stage is cached: collection resumes and skips finished
+//! episodes, datasets are content-addressed, a model is retrained only when its dataset or
+//! configs change, and an evaluation is redone only when the model or its settings change
+//! (see [`super::evaluate::evaluation_key`]).
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use super::collect::collect;
+use super::evaluate::{EvaluationSummary, evaluate, table};
+use super::extract::{Manifest, extract};
+use super::metrics;
+use super::train::{TrainJob, train_model};
+use crate::config::Resolved;
+use crate::episode::jobs::load_tracks;
+use crate::tracking::{Run, Tracker};
+
+/// Where a pipeline writes and how much it collects (the `raceloop pipeline` options that are
+/// not config keys).
+#[derive(Debug, Clone)]
+pub struct PipelinePlan {
+    /// Random-start training episodes to collect.
+    pub rs_train: usize,
+    /// Random-start validation episodes to collect (seeds after the training ones).
+    pub rs_val: usize,
+    /// Compute device for training: `cpu` or `wgpu`.
+    pub device: String,
+    /// Where pipeline directories live (`runs/pipeline`).
+    pub out: PathBuf,
+    /// Where dataset versions live (`datasets`).
+    pub datasets: PathBuf,
+    /// Where model directories live (`models`).
+    pub models: PathBuf,
+}
+
+/// Prints and appends to `pipeline.log`.
+struct Log(std::fs::File);
+
+impl Log {
+    fn line(&mut self, text: &str) {
+        println!("{text}");
+        let _ = writeln!(self.0, "{text}");
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct StageTime {
+    stage: &'static str,
+    seconds: f64,
+}
+
+/// One pipeline run: its directory, log, stage times and tracked parent run.
+struct Stages<'a> {
+    version: &'a str,
+    dir: PathBuf,
+    resolved: &'a Resolved,
+    tracker: &'a Tracker,
+    parent: &'a Run,
+    log: Log,
+    times: Vec<StageTime>,
+}
+
+impl Stages<'_> {
+    /// A stage's tracked run: a child of the pipeline's, with the stage's config as params.
+    fn child(&self, command: &str, name: &str, config: &Resolved) -> Result<Run> {
+        let run = self.tracker.start(
+            command,
+            &format!("{}/{name}", self.version),
+            Some(self.parent),
+        )?;
+        metrics::config(&run, config)?;
+        Ok(run)
+    }
+
+    fn timed(&mut self, name: &'static str, t: Instant) {
+        let seconds = t.elapsed().as_secs_f64();
+        self.log.line(&format!("[{name}] {seconds:.1} s"));
+        self.times.push(StageTime {
+            stage: name,
+            seconds,
+        });
+    }
+
+    /// Collects the training and the validation episodes; returns their run directories.
+    fn collect(&mut self, plan: &PipelinePlan) -> Result<[PathBuf; 2]> {
+        let c = &self.resolved.config.collection;
+        let run_sim = c.episode_sim(&self.resolved.sim())?;
+        let tracks = load_tracks(&c.tracks)?;
+        let mut runs = Vec::new();
+        for (name, seed, episodes) in [
+            ("train", c.seed, plan.rs_train),
+            ("val", c.seed + plan.rs_train as u64, plan.rs_val),
+        ] {
+            // What this collection runs with: the pipeline's config with its episodes and seeds.
+            let stage_config = self.resolved.with_overrides(&[
+                format!("collection.episodes={episodes}"),
+                format!("collection.seed={seed}"),
+            ])?;
+            let cc = &stage_config.config.collection;
+            let tracked = self.child("collect", &format!("collect-{name}"), &stage_config)?;
+            let t_run = Instant::now();
+            let result = collect(
+                &self.dir.join(format!("collect-{name}")),
+                cc,
+                &run_sim,
+                &tracks,
+            )
+            .and_then(|(run, s)| {
+                stage_config.save(&run)?;
+                metrics::collection(&tracked, &run, &s, t_run.elapsed().as_secs_f64(), seed)?;
+                for file in ["config.ron", "overrides.ron"] {
+                    tracked.log_artifact(&run.join(file), "")?;
+                }
+                Ok((run, s))
+            });
+            let (run, s) = tracked.end_with(result)?;
+            self.log.line(&format!(
+                "collect {name} (seeds {seed}..{}): {}",
+                seed + episodes as u64,
+                s.line()
+            ));
+            runs.push(run);
+        }
+        Ok(runs.try_into().expect("two runs"))
+    }
+
+    fn extract(&mut self, runs: &[PathBuf; 2], datasets: &Path) -> Result<(PathBuf, Manifest)> {
+        let tracked = self.child("extract", "extract", self.resolved)?;
+        let result = extract(
+            &runs[..1],
+            &runs[1..],
+            None,
+            None,
+            &self.resolved.config.dataset,
+            datasets,
+        )
+        .and_then(|(d, m)| {
+            metrics::dataset(&tracked, &d, &m)?;
+            Ok((d, m))
+        });
+        let (dataset, manifest) = tracked.end_with(result)?;
+        self.log.line(&format!(
+            "extract: dataset {} — {} train / {} val samples from {} / {} episodes; dropped {:?}",
+            manifest.version,
+            manifest.samples[0],
+            manifest.samples[1],
+            manifest.train.len(),
+            manifest.val.len(),
+            manifest.dropped
+        ));
+        Ok((dataset, manifest))
+    }
+
+    fn train(&mut self, dataset: &Path, plan: &PipelinePlan) -> Result<PathBuf> {
+        let tracked = self.child("train", "train", self.resolved)?;
+        let job = TrainJob {
+            dataset_dir: dataset.to_path_buf(),
+            name: self.version.to_string(),
+            model: self.resolved.config.model.clone(),
+            training: self.resolved.config.training.clone(),
+            device: plan.device.clone(),
+            models_root: plan.models.clone(),
+        };
+        let result = train_model(&job, &tracked, &mut |_| {}, &crate::interrupt::requested)
+            .and_then(|m| {
+                self.resolved.save(&m)?;
+                metrics::model(&tracked, &m, self.resolved)?;
+                Ok(m)
+            });
+        let model = tracked.end_with(result)?;
+        self.log.line(&format!("train: {}", model.display()));
+        Ok(model)
+    }
+
+    fn evaluate(&mut self, model: &Path) -> Result<(PathBuf, EvaluationSummary)> {
+        let e = self.resolved.config.evaluation.clone();
+        let sim = self.resolved.sim();
+        let eval_dir = self.dir.join("evaluation");
+        let tracked = self.child("evaluate", "evaluate", self.resolved)?;
+        let result = evaluate(model, &e, &sim, &eval_dir).and_then(|s| {
+            metrics::evaluation(&tracked, &eval_dir, &s)?;
+            Ok(s)
+        });
+        let summary = tracked.end_with(result)?;
+        // The model's own record is the evaluation of its first pipeline run; later runs
+        // (possibly with other settings) keep theirs in the pipeline directory.
+        if !model.join("evaluation_summary.json").is_file() {
+            raceloop_files::write_json(&model.join("evaluation_summary.json"), &summary)?;
+        }
+        Ok((eval_dir, summary))
+    }
+}
+
+/// Runs the whole loop as version `version` (the `--version` name, suffixed by the job number
+/// in a sweep) into `plan.out/<version>`. Each stage is a child run of `parent`. Returns the
+/// pipeline directory.
+///
+/// # Errors
+/// Any stage's error.
+pub fn pipeline(
+    plan: &PipelinePlan,
+    version: &str,
+    resolved: &Resolved,
+    tracker: &Tracker,
+    parent: &Run,
+) -> Result<PathBuf> {
+    let dir = plan.out.join(version);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    resolved.save(&dir)?;
+    let log = Log(OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("pipeline.log"))?);
+    let mut p = Stages {
+        version,
+        dir: dir.clone(),
+        resolved,
+        tracker,
+        parent,
+        log,
+        times: Vec::new(),
+    };
+    p.log.line(&format!(
+        "pipeline {version} — {}",
+        std::env::args().collect::<Vec<_>>().join(" ")
+    ));
+    let t_all = Instant::now();
+    let t = Instant::now();
+    let runs = p.collect(plan)?;
+    p.timed("collect", t);
+    let t = Instant::now();
+    let (dataset, _) = p.extract(&runs, &plan.datasets)?;
+    p.timed("extract", t);
+    let t = Instant::now();
+    let model = p.train(&dataset, plan)?;
+    p.timed("train", t);
+    let t = Instant::now();
+    let (eval_dir, summary) = p.evaluate(&model)?;
+    p.timed("evaluate", t);
+    p.log.line(&table(&summary));
+    raceloop_files::write_json(
+        &dir.join("pipeline.json"),
+        &serde_json::json!({"version": version, "stages": p.times, "total_s": t_all.elapsed().as_secs_f64(), "dataset": dataset, "model": model, "evaluation": eval_dir}),
+    )?;
+    let log = &mut p.log;
+    log.line(&format!("total {:.1} s", t_all.elapsed().as_secs_f64()));
+    log.line(&format!(
+        "collection runs: {} and {}",
+        runs[0].display(),
+        runs[1].display()
+    ));
+    log.line(&format!("dataset:         {}", dataset.display()));
+    log.line(&format!("model:           {}", model.display()));
+    log.line(&format!(
+        "evaluation:      {} (evaluation_summary.json, per_track.csv, episode MCAPs)",
+        eval_dir.display()
+    ));
+    log.line(&format!(
+        "log:             {}",
+        dir.join("pipeline.log").display()
+    ));
+    Ok(dir)
+}

@@ -1,0 +1,267 @@
+//! `raceloop train`: trains Tiny Lidar Net (or the MLP baseline) on a dataset version and writes
+//! `models/<name>/`: weights, `model.json`, `training.json`, `stats.json`, `metrics.csv` and
+//! `lineage.json`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use raceloop_learn::{Dataset, ModelConfig, Progress, TrainConfig, Trained, policy};
+use serde::{Deserialize, Serialize};
+
+use super::extract::Manifest;
+use crate::config::digest;
+use crate::tracking::Run;
+use crate::tracking::provenance::Versions;
+
+/// `lineage.json`: where a model came from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Lineage {
+    /// Model name.
+    pub model: String,
+    /// Dataset version id.
+    pub dataset_version: String,
+    /// Dataset directory.
+    pub dataset_dir: PathBuf,
+    /// Collection runs behind the dataset.
+    pub source_runs: Vec<PathBuf>,
+    /// Hash of `model.json` and `training.json`.
+    pub config_hash: String,
+    /// Build versions (git commit, ...).
+    pub versions: Versions,
+    /// Best epoch (1-based) and its validation loss.
+    pub best_epoch: usize,
+    /// Validation loss of the saved weights.
+    pub best_val_loss: f64,
+    /// Wall time of training, s.
+    pub train_seconds: f64,
+    /// MLflow run id of the training run (empty when not tracked).
+    #[serde(default)]
+    pub tracking_run: String,
+}
+
+/// A short hash of the model and training configs.
+pub fn config_hash(model: &ModelConfig, training: &TrainConfig) -> String {
+    digest(&format!(
+        "{}|{}",
+        serde_json::to_string(model).unwrap_or_default(),
+        serde_json::to_string(training).unwrap_or_default()
+    ))
+}
+
+/// The compute device: `cpu` (Burn's flex backend) or `wgpu` (GPU, with the `wgpu` feature).
+///
+/// # Errors
+/// An unknown name, or `wgpu` in a build without it.
+pub fn device(name: &str) -> Result<burn::prelude::Device> {
+    match name {
+        "cpu" => Ok(burn::prelude::Device::flex()),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => Ok(burn::prelude::Device::wgpu(Default::default())),
+        other => anyhow::bail!(
+            "unknown device `{other}`: use `cpu`{}",
+            if cfg!(feature = "wgpu") {
+                " or `wgpu`"
+            } else {
+                " (this build has no `wgpu` feature)"
+            }
+        ),
+    }
+}
+
+/// What to train: a dataset version into `models_root/<name>` with these configs on a device.
+#[derive(Debug, Clone)]
+pub struct TrainJob {
+    /// Dataset version directory (from `raceloop extract`).
+    pub dataset_dir: PathBuf,
+    /// Model name: the directory `models_root/<name>`.
+    pub name: String,
+    /// Network.
+    pub model: ModelConfig,
+    /// Optimiser, loss, epochs, batches.
+    pub training: TrainConfig,
+    /// `cpu` or `wgpu` (see [`device`]).
+    pub device: String,
+    /// Where model directories live.
+    pub models_root: PathBuf,
+}
+
+impl TrainJob {
+    /// The model directory.
+    pub fn dir(&self) -> PathBuf {
+        self.models_root.join(&self.name)
+    }
+}
+
+/// Trains `job`, or reuses an existing model trained from the same dataset version with the
+/// same configs. Per-epoch metrics go to `run`; `observe` sees every batch and epoch; `stop`
+/// ends training after the current batch (the best epoch so far is kept). Returns the model
+/// directory: weights, `model.json`, `training.json`, `stats.json`, `metrics.csv`, `lineage.json`.
+///
+/// # Errors
+/// Bad dataset or configs, I/O errors, or Ctrl-C before the first epoch ended.
+pub fn train_model(
+    job: &TrainJob,
+    run: &Run,
+    observe: &mut dyn FnMut(&Progress),
+    stop: &dyn Fn() -> bool,
+) -> Result<PathBuf> {
+    let manifest: Manifest = raceloop_files::read_json(&job.dataset_dir.join("manifest.json"))
+        .with_context(|| {
+            format!(
+                "{} is not a dataset version directory",
+                job.dataset_dir.display()
+            )
+        })?;
+    let dir = job.dir();
+    let hash = config_hash(&job.model, &job.training);
+    if let Ok(old) = raceloop_files::read_json::<Lineage>(&dir.join("lineage.json"))
+        && old.dataset_version == manifest.version
+        && old.config_hash == hash
+        && dir.join(policy::WEIGHTS_FILE).is_file()
+    {
+        println!(
+            "model {} is up to date (dataset {}, configs {hash})",
+            dir.display(),
+            manifest.version
+        );
+        return Ok(dir);
+    }
+    let dataset = Dataset::load(&job.dataset_dir)?;
+    let t0 = std::time::Instant::now();
+    let trained = fit(job, &dataset, run, observe, stop)?;
+    if trained.metrics.is_empty() {
+        anyhow::bail!("interrupted before the first epoch ended; nothing saved");
+    }
+    let best = &trained.metrics[trained.best_epoch.max(1) - 1];
+    let lineage = Lineage {
+        model: job.name.clone(),
+        dataset_version: manifest.version.clone(),
+        dataset_dir: job.dataset_dir.clone(),
+        source_runs: manifest.source_runs.clone(),
+        config_hash: hash,
+        versions: Versions::current(),
+        best_epoch: trained.best_epoch,
+        best_val_loss: best.val_loss,
+        train_seconds: t0.elapsed().as_secs_f64(),
+        tracking_run: run.id.clone(),
+    };
+    save_model_dir(&dir, job, &dataset, &trained, &lineage)?;
+    println!(
+        "trained {:?} ({} parameters) in {:.1} s: best epoch {} with val loss {:.5}",
+        job.model.architecture,
+        burn::module::Module::num_params(&trained.model),
+        lineage.train_seconds,
+        lineage.best_epoch,
+        lineage.best_val_loss
+    );
+    println!("model: {}", dir.display());
+    Ok(dir)
+}
+
+/// Runs the training loop with a progress bar, logging each epoch's metrics to `run`.
+fn fit(
+    job: &TrainJob,
+    dataset: &Dataset,
+    run: &Run,
+    observe: &mut dyn FnMut(&Progress),
+    stop: &dyn Fn() -> bool,
+) -> Result<Trained> {
+    let cfg = &job.training;
+    let device = device(&job.device)?;
+    let bar = ProgressBar::new(
+        (cfg.epochs * dataset.stats.train_samples.div_ceil(cfg.batch_size)) as u64,
+    );
+    bar.set_style(
+        ProgressStyle::with_template(
+            "train [{bar:30}] {pos}/{len} batches, {per_sec}, {msg}, ETA {eta}",
+        )
+        .expect("template")
+        .progress_chars("=> "),
+    );
+    let mut last_val = String::new();
+    let trained = raceloop_learn::train(
+        dataset,
+        &job.model,
+        cfg,
+        &device,
+        &mut |p| {
+            observe(&p);
+            match p {
+                Progress::Batch { epoch, loss, .. } => {
+                    bar.inc(1);
+                    bar.set_message(format!(
+                        "epoch {epoch}/{} loss {loss:.5}{last_val}",
+                        cfg.epochs
+                    ));
+                }
+                Progress::Epoch(m) => {
+                    last_val = format!(", val {:.5}", m.val_loss);
+                    if let Err(e) = run.log_metrics(
+                        &[
+                            ("train_loss", m.train_loss),
+                            ("val_loss", m.val_loss),
+                            ("lr", m.lr),
+                            ("samples_per_s", m.samples_per_s),
+                            ("epoch_seconds", m.seconds),
+                        ],
+                        m.epoch as i64,
+                    ) {
+                        tracing::warn!("tracking: {e:#}");
+                    }
+                    let line = format!(
+                        "epoch {:>3}: train loss {:.5}  val loss {:.5}  {:.1} s  {:.0} samples/s",
+                        m.epoch, m.train_loss, m.val_loss, m.seconds, m.samples_per_s
+                    );
+                    if bar.is_hidden() {
+                        println!("{line}");
+                    } else {
+                        bar.println(line);
+                    }
+                }
+            }
+        },
+        stop,
+    )?;
+    bar.finish_and_clear();
+    Ok(trained)
+}
+
+/// Writes the model directory: weights, configs, statistics, `metrics.csv`, `lineage.json`.
+fn save_model_dir(
+    dir: &Path,
+    job: &TrainJob,
+    dataset: &Dataset,
+    trained: &Trained,
+    lineage: &Lineage,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    policy::save_weights(&trained.model, dir)?;
+    // An evaluation of earlier weights no longer describes this model.
+    let _ = std::fs::remove_file(dir.join("evaluation_summary.json"));
+    raceloop_files::write_json(&dir.join(policy::MODEL_FILE), &job.model)?;
+    raceloop_files::write_json(&dir.join("training.json"), &job.training)?;
+    raceloop_files::write_json(&dir.join(policy::STATS_FILE), &dataset.stats)?;
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    csv.write_record([
+        "epoch",
+        "train_loss",
+        "val_loss",
+        "lr",
+        "seconds",
+        "samples_per_s",
+    ])?;
+    for m in &trained.metrics {
+        csv.write_record([
+            m.epoch.to_string(),
+            m.train_loss.to_string(),
+            m.val_loss.to_string(),
+            m.lr.to_string(),
+            format!("{:.3}", m.seconds),
+            format!("{:.1}", m.samples_per_s),
+        ])?;
+    }
+    raceloop_files::write(&dir.join("metrics.csv"), csv.into_inner()?)?;
+    raceloop_files::write_json(&dir.join("lineage.json"), lineage)?;
+    Ok(())
+}
