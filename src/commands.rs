@@ -95,9 +95,9 @@ fn collect_command(args: &CollectArgs, tracking: &TrackingArgs) -> Result<()> {
         tracking,
         |r, run, _, job| {
             let out = args.out.as_deref().map(|o| job_path(o, job));
-            let (dir, summary, wall) = collect::collect_resolved(r, out.as_deref())?;
-            metrics::collection(run, &dir, &summary, wall, r.config.collection.seed)?;
-            Ok(Some(dir))
+            let collected = collect::collect_resolved(r, out.as_deref())?;
+            metrics::collection(run, &collected, r.config.collection.seed)?;
+            Ok(Some(collected.dir))
         },
     )
 }

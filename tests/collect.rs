@@ -216,3 +216,62 @@ fn mcap_is_read_back_by_the_python_mcap_packages() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The last value of metric `key` of the run named `name` in the file store `store`.
+fn metric(store: &Path, name: &str, key: &str) -> f64 {
+    for experiment in std::fs::read_dir(store).unwrap().flatten() {
+        for run in std::fs::read_dir(experiment.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let tag = run.path().join("tags/mlflow.runName");
+            if std::fs::read_to_string(&tag).is_ok_and(|n| n.trim() == name) {
+                let text = std::fs::read_to_string(run.path().join("metrics").join(key)).unwrap();
+                let last = text.lines().last().unwrap();
+                return last.split_whitespace().nth(1).unwrap().parse().unwrap();
+            }
+        }
+    }
+    panic!("no run {name} in {}", store.display());
+}
+
+#[test]
+fn a_resumed_run_counts_only_what_it_ran_and_other_settings_start_afresh() {
+    let out = scratch("rerun");
+    let store = scratch("rerun-mlruns");
+    let run = |name: &str, extra: &[&str]| {
+        let mut cmd = collect_command(&out, &["--episodes", "2", "collection.laps=0.02"]);
+        let o = cmd
+            .args(extra)
+            .args(["--run-name", name])
+            .env("MLFLOW_TRACKING_URI", &store)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    run("first", &[]);
+    assert_eq!(metric(&store, "first", "episodes_run"), 2.0);
+    assert!(metric(&store, "first", "episodes_per_s") > 0.0);
+    // Everything finished already: no throughput is claimed for reused episodes.
+    run("again", &[]);
+    assert_eq!(metric(&store, "again", "episodes_run"), 0.0);
+    assert_eq!(metric(&store, "again", "episodes_reused"), 2.0);
+    assert_eq!(metric(&store, "again", "episodes_per_s"), 0.0);
+    assert_eq!(metric(&store, "again", "steps_per_s"), 0.0);
+    // Other settings into the same directory: the old episodes are not mixed in.
+    let goal = |seed: &str| -> f64 {
+        let r: serde_json::Value =
+            serde_json::from_slice(&read(out.join("episodes").join(seed).join("result.json")))
+                .unwrap();
+        r["goal_m"].as_f64().unwrap()
+    };
+    let short = goal("100");
+    let text = run("longer", &["collection.laps=0.04"]);
+    assert!(text.contains("starting afresh"), "{text}");
+    assert!((goal("100") - 2.0 * short).abs() < 1e-6);
+    assert_eq!(metric(&store, "longer", "episodes_run"), 2.0);
+    std::fs::remove_dir_all(&out).unwrap();
+    std::fs::remove_dir_all(&store).unwrap();
+}

@@ -72,7 +72,8 @@ pub fn collect(args: &BenchCollectArgs) -> Result<()> {
             ..c.clone()
         };
         let t = Instant::now();
-        let (_, summary) = collect_run(&dir, &c, &sim, &tracks)?;
+        let collected = collect_run(&dir, &c, &sim, &tracks)?;
+        let summary = collected.summary;
         let wall_s = t.elapsed().as_secs_f64();
         runs.push(CollectRun {
             workers,

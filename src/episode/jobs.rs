@@ -55,6 +55,18 @@ fn track_names(spec: &str) -> Vec<String> {
         .collect()
 }
 
+/// What [`run_jobs`] returns: every job's result, and how much of it this call simulated (the
+/// rest were finished episodes found in their directories).
+#[derive(Debug, Clone, Default)]
+pub struct JobResults {
+    /// Every job's result, in job order.
+    pub results: Vec<EpisodeResult>,
+    /// Episodes simulated by this call.
+    pub ran: usize,
+    /// Physics steps of those episodes.
+    pub ran_steps: u64,
+}
+
 /// Runs `jobs` on `workers` rayon threads (0 = all cores) with a progress bar labelled `label`,
 /// skipping episodes already finished in their directory; `driver` builds each episode's
 /// driver, recorded as `driver_name`. Results come back in job order.
@@ -67,7 +79,7 @@ pub fn run_jobs(
     label: &str,
     driver: impl Fn(&EpisodeJob) -> Driver + Sync,
     driver_name: &str,
-) -> Result<Vec<EpisodeResult>> {
+) -> Result<JobResults> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(workers)
         .build()?;
@@ -81,12 +93,12 @@ pub fn run_jobs(
     );
     bar.set_prefix(label.to_string());
     let successes = AtomicUsize::new(0);
-    let results: Vec<Result<EpisodeResult>> = pool.install(|| {
+    let results: Vec<(Result<EpisodeResult>, bool)> = pool.install(|| {
         jobs.par_iter()
             .map(|job| {
-                let result = match job.dir.as_deref().and_then(finished_result) {
-                    Some(done) => Ok(done),
-                    None => run_episode(job, driver(job), driver_name, &STOP),
+                let (result, ran) = match job.dir.as_deref().and_then(finished_result) {
+                    Some(done) => (Ok(done), false),
+                    None => (run_episode(job, driver(job), driver_name, &STOP), true),
                 };
                 if let Ok(r) = &result {
                     let ok = successes.fetch_add(r.success as usize, Ordering::Relaxed)
@@ -97,15 +109,21 @@ pub fn run_jobs(
                         100.0 * ok as f64 / bar.position().max(1) as f64
                     ));
                 }
-                result
+                (result, ran)
             })
             .collect()
     });
     bar.finish_and_clear();
-    let mut out = Vec::with_capacity(results.len());
-    for r in results {
+    let mut out = JobResults::default();
+    for (r, ran) in results {
         match r {
-            Ok(r) => out.push(r),
+            Ok(r) => {
+                if ran {
+                    out.ran += 1;
+                    out.ran_steps += r.steps;
+                }
+                out.results.push(r);
+            }
             Err(e) if e.is::<Interrupted>() => {
                 bail!(
                     "interrupted after {} finished episodes; run the same command again to resume",

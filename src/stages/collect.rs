@@ -57,27 +57,76 @@ pub fn default_dir(c: &CollectionConfig, sim: &SimConfig, tracks: &[Arc<Track>])
     PathBuf::from("runs").join(format!("collect-{}", digest(&key)))
 }
 
+/// What a collection produced.
+#[derive(Debug, Clone)]
+pub struct Collected {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// Its summary over every episode, earlier finished ones included.
+    pub summary: Summary,
+    /// Episodes simulated by this invocation (the others were finished before).
+    pub ran: usize,
+    /// Physics steps of those episodes.
+    pub ran_steps: u64,
+    /// Wall time of this invocation, s.
+    pub wall_s: f64,
+}
+
 /// Runs (or resumes) a collection into `out` (default: [`default_dir`]) and writes its summary.
-/// Returns the run directory, its summary and the wall time, s.
 ///
 /// # Errors
-/// Bad settings, I/O errors, or [`Interrupted`] after Ctrl-C (finished episodes are kept).
-pub fn collect_resolved(
-    resolved: &Resolved,
-    out: Option<&Path>,
-) -> Result<(PathBuf, Summary, f64)> {
-    let t0 = Instant::now();
+/// Bad settings, I/O errors, or an interruption by Ctrl-C (finished episodes are kept).
+pub fn collect_resolved(resolved: &Resolved, out: Option<&Path>) -> Result<Collected> {
     let c = &resolved.config.collection;
     let sim = c.episode_sim(&resolved.sim())?;
     let tracks = load_tracks(&c.tracks)?;
     let dir = out.map_or_else(|| default_dir(c, &sim, &tracks), Path::to_path_buf);
-    let (dir, summary) = collect(&dir, c, &sim, &tracks)?;
-    println!("{}", summary.line());
-    println!("run: {}", dir.display());
-    Ok((dir, summary, t0.elapsed().as_secs_f64()))
+    let collected = collect(&dir, c, &sim, &tracks)?;
+    println!("{}", collected.summary.line());
+    println!("run: {}", collected.dir.display());
+    Ok(collected)
 }
 
-/// Collects `c.episodes` expert episodes into `dir` (resuming), then summarises.
+/// Whether the run described by `old` made its episodes with the same settings as `new`
+/// (the episode count and the worker count aside: they change no episode).
+fn same_episodes(old: &RunInfo, new: &RunInfo) -> bool {
+    let settings = |i: &RunInfo| CollectionConfig {
+        episodes: 0,
+        workers: 0,
+        ..i.collection.clone()
+    };
+    settings(old) == settings(new) && old.sim == new.sim && old.tracks == new.tracks
+}
+
+/// Removes the episodes and summaries of `dir` when its `run.json` describes other settings
+/// than `info` (saying so), so that a resumed run never mixes them.
+fn clear_if_other(dir: &Path, info: &RunInfo) -> Result<()> {
+    let Ok(old) = raceloop_files::read_json::<RunInfo>(&dir.join("run.json")) else {
+        return Ok(());
+    };
+    if same_episodes(&old, info) {
+        return Ok(());
+    }
+    println!(
+        "collection: {} holds episodes of other settings; starting afresh",
+        dir.display()
+    );
+    for name in ["episodes", "summary.json", "aggregated_results.csv"] {
+        let path = dir.join(name);
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else if path.is_file() {
+            std::fs::remove_file(&path)
+        } else {
+            Ok(())
+        }
+        .with_context(|| format!("removing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Collects `c.episodes` expert episodes into `dir`, resuming the finished ones when `dir`
+/// holds a run of the same settings (else starting afresh), then summarises.
 ///
 /// # Errors
 /// As [`collect_resolved`].
@@ -86,9 +135,7 @@ pub fn collect(
     c: &CollectionConfig,
     sim: &SimConfig,
     tracks: &[Arc<Track>],
-) -> Result<(PathBuf, Summary)> {
-    std::fs::create_dir_all(dir.join("episodes"))
-        .with_context(|| format!("creating {}", dir.display()))?;
+) -> Result<Collected> {
     let started = Instant::now();
     let mut info = RunInfo {
         command: std::env::args().collect(),
@@ -100,6 +147,9 @@ pub fn collect(
         wall_time_s: 0.0,
         complete: false,
     };
+    clear_if_other(dir, &info)?;
+    std::fs::create_dir_all(dir.join("episodes"))
+        .with_context(|| format!("creating {}", dir.display()))?;
     raceloop_files::write_json(&dir.join("run.json"), &info)?;
     let jobs: Vec<EpisodeJob> = (0..c.episodes)
         .map(|i| {
@@ -112,7 +162,7 @@ pub fn collect(
             }
         })
         .collect();
-    let results = run_jobs(
+    let ran = run_jobs(
         &jobs,
         c.workers,
         "collect",
@@ -137,8 +187,14 @@ pub fn collect(
     info.wall_time_s = started.elapsed().as_secs_f64();
     info.complete = true;
     raceloop_files::write_json(&dir.join("run.json"), &info)?;
-    let summary = summary::write(dir, &results)?;
-    Ok((dir.to_path_buf(), summary))
+    let summary = summary::write(dir, &ran.results)?;
+    Ok(Collected {
+        dir: dir.to_path_buf(),
+        summary,
+        ran: ran.ran,
+        ran_steps: ran.ran_steps,
+        wall_s: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// `raceloop summarize [RUN_DIR]`: recomputes a run's summary from its episodes.

@@ -141,7 +141,8 @@ pub fn evaluate(
             )))
         },
         &model_dir.display().to_string(),
-    )?;
+    )?
+    .results;
     let expert_results = if e.expert_reference {
         run_jobs(
             &jobs("expert", e.record_expert),
@@ -150,6 +151,7 @@ pub fn evaluate(
             |job| Driver::PurePursuit(PurePursuit::new(job.config.expert.clone(), &job.track)),
             "expert",
         )?
+        .results
     } else {
         Vec::new()
     };

@@ -4,11 +4,11 @@ use std::path::Path;
 
 use anyhow::Result;
 
+use super::collect::Collected;
 use super::evaluate::EvaluationSummary;
 use super::extract::Manifest;
 use super::train::Lineage;
 use crate::config::Resolved;
-use crate::episode::summary::Summary;
 use crate::tracking::{Run, dvc};
 
 /// Params (the flattened resolved config), its hash and the overrides.
@@ -23,31 +23,36 @@ pub fn config(run: &Run, resolved: &Resolved) -> Result<()> {
     ])
 }
 
-/// A collection: episodes, success rate, episodes/s and steps/s, per-track success rates
-/// (`<track>/success_rate`: a file store cannot hold both `a` and `a/b`);
-/// `summary.json` and `run.json` as artifacts.
+/// A collection: episodes, success rate, per-track success rates (`<track>/success_rate`: a
+/// file store cannot hold both `a` and `a/b`), and the throughput of this invocation alone
+/// (`episodes_per_s`, `steps_per_s` over the episodes it simulated; `episodes_reused` counts
+/// the finished ones it found); `summary.json` and `run.json` as artifacts.
 ///
 /// # Errors
 /// Store errors.
-pub fn collection(run: &Run, dir: &Path, s: &Summary, wall_s: f64, seed: u64) -> Result<()> {
+pub fn collection(run: &Run, c: &Collected, seed: u64) -> Result<()> {
+    let dir = &c.dir;
     run.set_tags(&[
         ("raceloop.seed".into(), seed.to_string()),
         ("raceloop.run_dir".into(), dir.display().to_string()),
     ])?;
-    let wall = wall_s.max(1e-9);
-    let o = &s.overall;
+    let wall = c.wall_s.max(1e-9);
+    let o = &c.summary.overall;
     run.log_metrics(
         &[
             ("episodes", o.episodes as f64),
+            ("episodes_run", c.ran as f64),
+            ("episodes_reused", (o.episodes - c.ran) as f64),
             ("success_rate", o.success_rate),
-            ("episodes_per_s", o.episodes as f64 / wall),
-            ("steps_per_s", o.steps as f64 / wall),
+            ("episodes_per_s", c.ran as f64 / wall),
+            ("steps_per_s", c.ran_steps as f64 / wall),
             ("mean_progress_m", o.mean_progress_m),
-            ("wall_time_s", wall_s),
+            ("wall_time_s", c.wall_s),
         ],
         0,
     )?;
-    let per_track: Vec<(String, f64)> = s
+    let per_track: Vec<(String, f64)> = c
+        .summary
         .per_track
         .iter()
         .map(|(t, m)| (format!("{t}/success_rate"), m.success_rate))

@@ -104,27 +104,27 @@ impl Stages<'_> {
             ])?;
             let cc = &stage_config.config.collection;
             let tracked = self.child("collect", &format!("collect-{name}"), &stage_config)?;
-            let t_run = Instant::now();
             let result = collect(
                 &self.dir.join(format!("collect-{name}")),
                 cc,
                 &run_sim,
                 &tracks,
             )
-            .and_then(|(run, s)| {
-                stage_config.save(&run)?;
-                metrics::collection(&tracked, &run, &s, t_run.elapsed().as_secs_f64(), seed)?;
+            .and_then(|collected| {
+                stage_config.save(&collected.dir)?;
+                metrics::collection(&tracked, &collected, seed)?;
                 for file in ["config.ron", "overrides.ron"] {
-                    tracked.log_artifact(&run.join(file), "")?;
+                    tracked.log_artifact(&collected.dir.join(file), "")?;
                 }
-                Ok((run, s))
+                Ok(collected)
             });
-            let (run, s) = tracked.end_with(result)?;
+            let collected = tracked.end_with(result)?;
             self.log.line(&format!(
                 "collect {name} (seeds {seed}..{}): {}",
                 seed + episodes as u64,
-                s.line()
+                collected.summary.line()
             ));
+            let run = collected.dir;
             runs.push(run);
         }
         Ok(runs.try_into().expect("two runs"))

@@ -144,12 +144,11 @@ impl Jobs {
                 let run = tracker.start("collect", "collect-window", None)?;
                 metrics::config(&run, &resolved)?;
                 let seed = resolved.config.collection.seed;
-                let result = crate::stages::collect::collect_resolved(&resolved, None).and_then(
-                    |(dir, s, wall)| {
-                        metrics::collection(&run, &dir, &s, wall, seed)?;
-                        Ok(dir)
-                    },
-                );
+                let result =
+                    crate::stages::collect::collect_resolved(&resolved, None).and_then(|c| {
+                        metrics::collection(&run, &c, seed)?;
+                        Ok(c.dir)
+                    });
                 let dir = run.end_with(result)?;
                 if stop.load(Ordering::Relaxed) {
                     anyhow::bail!("stopped");

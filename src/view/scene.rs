@@ -155,6 +155,7 @@ pub fn sync_car(
 }
 
 /// Walls, centerline, raceline, beams and trail.
+#[allow(clippy::too_many_arguments)] // A Bevy system: one parameter per resource it reads.
 pub fn draw(
     mut gizmos: Gizmos,
     track: Res<RaceTrack>,
