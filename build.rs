@@ -1,4 +1,5 @@
 //! Records the git commit (and whether the tree was dirty) for run provenance.
+//! The dirty flag compares tracked files with HEAD at build time.
 use std::process::Command;
 
 fn main() {
@@ -34,7 +35,31 @@ fn main() {
         })
         .collect();
     println!("cargo:rustc-env=RACELOOP_CRATES={}", crates.join(", "));
-    println!("cargo:rerun-if-changed=Cargo.lock");
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/index");
+    // Rerun when anything the binary is built from changes, so that the dirty flag is never
+    // stale (a directory is scanned recursively), and when HEAD or the branch it names moves.
+    for path in [
+        "Cargo.lock",
+        "Cargo.toml",
+        "build.rs",
+        "src",
+        "crates",
+        "configs",
+        "tracks",
+        "assets",
+        ".git/HEAD",
+        ".git/index",
+        ".git/packed-refs",
+    ] {
+        // A path that does not exist would rerun this script on every build.
+        if std::path::Path::new(path).exists() {
+            println!("cargo:rerun-if-changed={path}");
+        }
+    }
+    if let Some(branch) = std::fs::read_to_string(".git/HEAD")
+        .ok()
+        .and_then(|head| head.strip_prefix("ref: ").map(|r| r.trim().to_string()))
+        && std::path::Path::new(".git").join(&branch).exists()
+    {
+        println!("cargo:rerun-if-changed=.git/{branch}");
+    }
 }

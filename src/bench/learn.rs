@@ -24,7 +24,8 @@ struct TrainBench {
     burn_autodiff_samples_per_s: Option<f64>,
     speedup_over_burn_autodiff: Option<f64>,
     dataset_train_samples: Option<usize>,
-    epoch_s: Option<f64>,
+    /// `dataset_train_samples / samples_per_s`: an estimate of the training part of an epoch, s.
+    estimated_train_epoch_s: Option<f64>,
 }
 
 /// Training samples/s of each epoch after the first (warm-up), sorted.
@@ -119,7 +120,7 @@ pub fn train(args: &BenchTrainArgs) -> Result<()> {
         ratio_to_pytorch: sps / 8600.0,
         burn_autodiff_samples_per_s: burn,
         speedup_over_burn_autodiff: burn.map(|b| sps / b),
-        epoch_s: dataset_train_samples.map(|n| n as f64 / sps),
+        estimated_train_epoch_s: dataset_train_samples.map(|n| n as f64 / sps),
         dataset_train_samples,
     };
     if args.json {
@@ -150,8 +151,12 @@ pub fn train(args: &BenchTrainArgs) -> Result<()> {
         if let (Some(b), Some(x)) = (r.burn_autodiff_samples_per_s, r.speedup_over_burn_autodiff) {
             println!("  Burn autodiff on flex: {b:.0} samples/s ({x:.2}x slower)");
         }
-        if let (Some(n), Some(t)) = (r.dataset_train_samples, r.epoch_s) {
-            println!("  one epoch of the dataset ({n} samples): {t:.1} s");
+        if let (Some(n), Some(t)) = (r.dataset_train_samples, r.estimated_train_epoch_s) {
+            println!(
+                "  one epoch of the dataset ({n} samples): {t:.1} s estimated as samples / \
+                 samples-per-second (training only: validation and data preparation are not \
+                 included; `raceloop train` prints measured epoch times)"
+            );
         }
     }
     Ok(())

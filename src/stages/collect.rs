@@ -112,15 +112,7 @@ fn clear_if_other(dir: &Path, info: &RunInfo) -> Result<()> {
         dir.display()
     );
     for name in ["episodes", "summary.json", "aggregated_results.csv"] {
-        let path = dir.join(name);
-        if path.is_dir() {
-            std::fs::remove_dir_all(&path)
-        } else if path.is_file() {
-            std::fs::remove_file(&path)
-        } else {
-            Ok(())
-        }
-        .with_context(|| format!("removing {}", path.display()))?;
+        raceloop_files::remove(&dir.join(name))?;
     }
     Ok(())
 }

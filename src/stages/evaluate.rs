@@ -259,12 +259,7 @@ fn reuse_or_clear(out: &Path, key: &str) -> Result<Option<EvaluationSummary>> {
         );
     }
     for path in stale {
-        if path.is_dir() {
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_file(&path)
-        }
-        .with_context(|| format!("removing {}", path.display()))?;
+        raceloop_files::remove(&path)?;
     }
     Ok(None)
 }

@@ -94,6 +94,21 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     })
 }
 
+/// Removes `path`, a file or a whole directory; nothing when it does not exist.
+///
+/// # Errors
+/// [`FileError::Io`] naming the path.
+pub fn remove(path: &Path) -> Result<()> {
+    let removed = if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else if path.exists() {
+        std::fs::remove_file(path)
+    } else {
+        Ok(())
+    };
+    removed.map_err(|e| FileError::io("removing", path, e))
+}
+
 /// The files under `root` (`root` itself when it is a file), each with its path relative to
 /// `base`, `/`-separated, sorted by that path.
 ///
@@ -150,6 +165,10 @@ mod tests {
             .map(|(_, rel)| rel)
             .collect();
         assert_eq!(listed, ["a.json", "sub/bad.json"]);
+        remove(&dir.join("sub")).unwrap();
+        remove(&dir.join("a.json")).unwrap();
+        remove(&dir.join("none")).unwrap();
+        assert!(files_under(&dir, &dir).unwrap().is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
