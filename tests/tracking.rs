@@ -302,6 +302,21 @@ fn bad_overrides_fail_before_anything_runs() {
     );
     let e = failure(&dir, &["collect", "--configs", "no/such/dir"]);
     assert!(e.contains("config directory no/such/dir not found"), "{e}");
+    // A tracking URI that can never work is refused when parsed, not after the work.
+    let e = failure(
+        &dir,
+        &[
+            "collect",
+            "--episodes",
+            "1",
+            "--tracking-uri",
+            "https://mlflow.example",
+        ],
+    );
+    assert!(
+        e.contains("--tracking-uri") && e.contains("https is not supported"),
+        "{e}"
+    );
     assert!(!dir.join("mlruns").exists() && !dir.join("runs").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -29,7 +29,8 @@ pub struct TrackingArgs {
         long,
         global = true,
         env = "MLFLOW_TRACKING_URI",
-        default_value = "mlruns"
+        default_value = "mlruns",
+        value_parser = tracking_uri
     )]
     pub tracking_uri: String,
     /// MLflow experiment that runs are logged to (created when missing).
@@ -49,6 +50,22 @@ pub struct TrackingArgs {
     /// Do not track this invocation.
     #[arg(long, global = true)]
     pub no_tracking: bool,
+}
+
+/// Checks a `--tracking-uri`: a directory, `file://DIR` or `http://HOST:PORT`. `https://` is
+/// refused here, before anything runs: the REST client is built without TLS.
+fn tracking_uri(uri: &str) -> Result<String, String> {
+    if uri.trim().is_empty() {
+        return Err("empty; give a directory (an MLflow file store) or http://HOST:PORT".into());
+    }
+    if uri.starts_with("https://") {
+        return Err(format!(
+            "`{uri}`: https is not supported (raceloop talks to MLflow over plain HTTP, without \
+             TLS); use http://HOST:PORT, for example through an SSH tunnel or a local proxy that \
+             terminates TLS, or a file store directory"
+        ));
+    }
+    Ok(uri.to_string())
 }
 
 /// A connection to a store and an experiment; hands out runs.
@@ -73,7 +90,7 @@ impl Tracker {
             });
         }
         let uri = &args.tracking_uri;
-        let store: Arc<dyn Store> = if uri.starts_with("http://") || uri.starts_with("https://") {
+        let store: Arc<dyn Store> = if uri.starts_with("http://") {
             Arc::new(rest::RestStore::new(uri))
         } else {
             let dir = uri.strip_prefix("file://").unwrap_or(uri);

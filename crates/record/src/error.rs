@@ -21,6 +21,16 @@ pub enum RecordError {
         /// The cause.
         error: mcap::McapError,
     },
+    /// A chunk's CRC does not match its content: the file was damaged after it was written.
+    #[error("{path}: corrupt chunk{}: {error}", offset.map(|o| format!(" at byte {o}")).unwrap_or_default())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Where the chunk starts, when the chunk index says.
+        offset: Option<u64>,
+        /// The CRC mismatch.
+        error: mcap::McapError,
+    },
     /// A message on a known topic does not decode.
     #[error("{path}: bad {topic} message: {message}")]
     Message {

@@ -54,8 +54,21 @@ impl EpisodeLog {
             message,
         };
         let mut log = Self::default();
-        for message in mcap::MessageStream::new(bytes).map_err(mcap_err)? {
-            let m = message.map_err(mcap_err)?;
+        let options = [mcap::read::Options::ValidateChunkCrcs].into();
+        let mut last_time = None;
+        for message in mcap::MessageStream::new_with_options(bytes, options).map_err(mcap_err)? {
+            let m = match message {
+                Ok(m) => m,
+                Err(error @ mcap::McapError::BadChunkCrc { .. }) => {
+                    return Err(RecordError::Corrupt {
+                        path: path.to_path_buf(),
+                        offset: failing_chunk(bytes, last_time),
+                        error,
+                    });
+                }
+                Err(error) => return Err(mcap_err(error)),
+            };
+            last_time = Some(m.log_time);
             let (t, topic) = (m.log_time, m.channel.topic.as_str());
             match topic {
                 topics::SCAN => {
@@ -112,4 +125,18 @@ impl EpisodeLog {
                 Some((ranges.as_slice(), *label))
             })
     }
+}
+
+/// The byte offset of the chunk that follows the last message read (at `last_time`, ns), from
+/// the file's chunk index: where a stream that stopped on a bad chunk CRC stopped. `None` when
+/// the summary is unreadable.
+fn failing_chunk(bytes: &[u8], last_time: Option<u64>) -> Option<u64> {
+    let summary = mcap::Summary::read(bytes).ok()??;
+    let mut chunks = summary.chunk_indexes;
+    chunks.sort_by_key(|c| c.chunk_start_offset);
+    chunks
+        .iter()
+        .find(|c| last_time.is_none_or(|t| c.message_end_time > t))
+        .or(chunks.first())
+        .map(|c| c.chunk_start_offset)
 }

@@ -109,3 +109,31 @@ fn damaged_files_are_errors_that_name_the_file() {
     let e = EpisodeLog::read(&path).unwrap_err().to_string();
     assert!(e.contains("damaged.mcap"), "{e}");
 }
+
+#[test]
+fn a_chunk_damaged_after_writing_fails_its_crc_with_the_offset() {
+    let path = temp("crc.mcap");
+    write_episode(&path);
+    let clean = std::fs::read(&path).unwrap();
+    let summary = mcap::Summary::read(&clean).unwrap().unwrap();
+    let chunk = summary
+        .chunk_indexes
+        .iter()
+        .max_by_key(|c| c.chunk_length)
+        .unwrap()
+        .clone();
+    // 7 bytes of garbage in the middle of the largest chunk's compressed data.
+    let mut bytes = clean.clone();
+    let at = (chunk.chunk_start_offset + chunk.chunk_length / 2) as usize;
+    bytes[at..at + 7].copy_from_slice(b"garbage");
+    std::fs::write(&path, &bytes).unwrap();
+    let e = EpisodeLog::read(&path).unwrap_err();
+    let text = e.to_string();
+    println!("{text}");
+    assert!(matches!(e, RecordError::Corrupt { .. }), "{e:?}");
+    assert!(text.contains("crc.mcap"), "{text}");
+    if let RecordError::Corrupt { offset, .. } = e {
+        assert_eq!(offset, Some(chunk.chunk_start_offset), "{text}");
+    }
+    std::fs::remove_file(&path).unwrap();
+}
