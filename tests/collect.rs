@@ -275,3 +275,32 @@ fn a_resumed_run_counts_only_what_it_ran_and_other_settings_start_afresh() {
     std::fs::remove_dir_all(&out).unwrap();
     std::fs::remove_dir_all(&store).unwrap();
 }
+
+#[test]
+fn extraction_checks_every_scan_against_the_runs_lidar() {
+    let out = scratch("beams");
+    let datasets = scratch("beams-datasets");
+    collect(&out, &["--episodes", "1", "collection.laps=0.02"]);
+    // The run says its LiDAR had 720 beams; its MCAP holds 1080-range scans.
+    let info_path = out.join("run.json");
+    let mut info: serde_json::Value = serde_json::from_slice(&read(info_path.clone())).unwrap();
+    info["sim"]["lidar"]["num_beams"] = 720.into();
+    std::fs::write(&info_path, serde_json::to_string(&info).unwrap()).unwrap();
+    let o = raceloop()
+        .arg("extract")
+        .arg(&out)
+        .args(["--rs-train", "1"])
+        .arg("--datasets")
+        .arg(&datasets)
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{e}");
+    assert!(
+        e.contains("simulation.mcap")
+            && e.contains("has 1080 ranges, but the run's LiDAR has 720 beams"),
+        "{e}"
+    );
+    assert!(!datasets.exists() || std::fs::read_dir(&datasets).unwrap().next().is_none());
+    std::fs::remove_dir_all(&out).unwrap();
+}

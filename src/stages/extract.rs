@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use raceloop_learn::dataset::{Dataset, Split, Stats};
 use raceloop_record::EpisodeLog;
+use raceloop_sim::SimConfig;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -63,8 +64,22 @@ pub struct Manifest {
 
 /// Scan/command pairs of one episode: ranges `[n, beams]` (m) and labels `[n, 2]` (rad, m/s),
 /// every `sample_every`-th scan (see [`EpisodeLog::scan_command_pairs`]).
-fn episode_samples(mcap_bytes: &[u8], sample_every: usize, path: &Path) -> Result<Split> {
+/// Every scan must have `beams` ranges (the run's LiDAR).
+fn episode_samples(
+    mcap_bytes: &[u8],
+    sample_every: usize,
+    beams: usize,
+    path: &Path,
+) -> Result<Split> {
     let log = EpisodeLog::from_bytes(mcap_bytes, path)?;
+    if let Some((t, scan)) = log.scans.iter().find(|(_, s)| s.len() != beams) {
+        bail!(
+            "{}: the /scan at {:.2} s has {} ranges, but the run's LiDAR has {beams} beams",
+            path.display(),
+            *t as f64 * 1e-9,
+            scan.len()
+        );
+    }
     let mut split = Split::default();
     for (ranges, label) in log.scan_command_pairs(sample_every) {
         split.scans.extend_from_slice(ranges);
@@ -90,7 +105,7 @@ pub fn extract(
     settings: &DatasetConfig,
     root: &Path,
 ) -> Result<(PathBuf, Manifest)> {
-    let (mut kept, mut dropped, vehicle) = successful(train_runs)?;
+    let (mut kept, mut dropped, sim) = successful(train_runs)?;
     let n_train;
     if val_runs.is_empty() {
         n_train = rs_train.unwrap_or(kept.len() * 4 / 5).min(kept.len());
@@ -101,7 +116,12 @@ pub fn extract(
     } else {
         kept.truncate(rs_train.unwrap_or(usize::MAX));
         n_train = kept.len();
-        let (mut val, val_dropped, _) = successful(val_runs)?;
+        let (mut val, val_dropped, val_sim) = successful(val_runs)?;
+        if val_sim.lidar.num_beams != sim.lidar.num_beams || val_sim.vehicle != sim.vehicle {
+            bail!(
+                "the validation runs were collected with another LiDAR or vehicle than the training runs"
+            );
+        }
         val.truncate(rs_val.unwrap_or(usize::MAX));
         kept.extend(val);
         for (k, v) in val_dropped {
@@ -119,24 +139,38 @@ pub fn extract(
                 .join(", ")
         );
     }
-    extract_episodes(&runs, kept, n_train, dropped, &vehicle, settings, root)
+    extract_episodes(&runs, kept, n_train, dropped, &sim, settings, root)
 }
 
 type Kept = (
     Vec<(PathBuf, EpisodeResult)>,
     std::collections::BTreeMap<String, usize>,
-    raceloop_sim::VehicleParams,
+    SimConfig,
 );
 
-/// The successful episodes of `runs` in order, the dropped ones by outcome, and the vehicle.
+/// The successful episodes of `runs` in order, the dropped ones by outcome, and the simulation
+/// config of the first run (every run must have the same vehicle and LiDAR beam count).
 fn successful(runs: &[PathBuf]) -> Result<Kept> {
     let mut kept: Vec<(PathBuf, EpisodeResult)> = Vec::new();
     let mut dropped = std::collections::BTreeMap::new();
-    let mut vehicle = None;
+    let mut first: Option<(PathBuf, SimConfig)> = None;
     for run in runs {
         let info: RunInfo = raceloop_files::read_json(&run.join("run.json"))
             .with_context(|| format!("{} is not a collection run", run.display()))?;
-        vehicle.get_or_insert(info.sim.vehicle.clone());
+        if let Some((first_run, sim)) = &first {
+            if sim.lidar.num_beams != info.sim.lidar.num_beams || sim.vehicle != info.sim.vehicle {
+                bail!(
+                    "{} ({} beams) and {} ({} beams) were collected with another LiDAR or \
+                     vehicle; a dataset takes runs of one kind",
+                    first_run.display(),
+                    sim.lidar.num_beams,
+                    run.display(),
+                    info.sim.lidar.num_beams
+                );
+            }
+        } else {
+            first = Some((run.clone(), info.sim.clone()));
+        }
         for r in read_results(run)? {
             if r.success {
                 kept.push((run.clone(), r));
@@ -145,7 +179,7 @@ fn successful(runs: &[PathBuf]) -> Result<Kept> {
             }
         }
     }
-    Ok((kept, dropped, vehicle.context("no run given")?))
+    Ok((kept, dropped, first.context("no run given")?.1))
 }
 
 fn extract_episodes(
@@ -153,7 +187,7 @@ fn extract_episodes(
     kept: Vec<(PathBuf, EpisodeResult)>,
     n_train: usize,
     dropped: std::collections::BTreeMap<String, usize>,
-    vehicle: &raceloop_sim::VehicleParams,
+    sim: &SimConfig,
     settings: &DatasetConfig,
     root: &Path,
 ) -> Result<(PathBuf, Manifest)> {
@@ -166,7 +200,7 @@ fn extract_episodes(
                 .join(MCAP_FILE);
             let bytes =
                 std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            let split = episode_samples(&bytes, settings.sample_every, &path)?;
+            let split = episode_samples(&bytes, settings.sample_every, sim.lidar.num_beams, &path)?;
             let hash: String = Sha256::digest(&bytes)
                 .iter()
                 .map(|b| format!("{b:02x}"))
@@ -224,12 +258,8 @@ fn extract_episodes(
         split.labels.extend(s.labels);
         refs.push(e);
     }
-    let beams = if train.labels.is_empty() {
-        0
-    } else {
-        train.scans.len() / (train.labels.len() / 2)
-    };
-    if beams == 0 {
+    let beams = sim.lidar.num_beams;
+    if train.labels.is_empty() {
         bail!("the training split has no samples");
     }
     let stats = Stats::compute(
@@ -237,8 +267,8 @@ fn extract_episodes(
         &val,
         beams,
         settings.range_clip,
-        vehicle.s_max as f32 * settings.steering_headroom,
-        vehicle.v_max as f32,
+        sim.vehicle.s_max as f32 * settings.steering_headroom,
+        sim.vehicle.v_max as f32,
     );
     let manifest = Manifest {
         version: version.clone(),

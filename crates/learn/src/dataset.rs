@@ -189,15 +189,26 @@ impl Dataset {
                 .collect())
         };
         let b = stats.num_beams;
+        let split = |name: &str, samples: usize| -> Result<Split> {
+            let split = Split {
+                scans: get(&format!("{name}_scans"), b)?,
+                labels: get(&format!("{name}_labels"), LABELS)?,
+            };
+            let (rows, labels) = (split.scans.len() / b.max(1), split.labels.len() / LABELS);
+            if rows != labels || rows != samples {
+                return Err(LearnError::File {
+                    path: path.clone(),
+                    message: format!(
+                        "{name}: {rows} scan rows, {labels} label rows, but stats.json says \
+                         {samples} samples"
+                    ),
+                });
+            }
+            Ok(split)
+        };
         Ok(Self {
-            train: Split {
-                scans: get("train_scans", b)?,
-                labels: get("train_labels", LABELS)?,
-            },
-            val: Split {
-                scans: get("val_scans", b)?,
-                labels: get("val_labels", LABELS)?,
-            },
+            train: split("train", stats.train_samples)?,
+            val: split("val", stats.val_samples)?,
             stats,
         })
     }
@@ -206,6 +217,42 @@ impl Dataset {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scan_and_label_rows_must_agree() {
+        let dir = std::env::temp_dir().join(format!("raceloop-ds-rows-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let train = Split {
+            scans: vec![1.0, 2.0, 3.0, 4.0],
+            labels: vec![0.1, 3.5, -0.2, 3.5],
+        };
+        let stats = Stats::compute(&train, &Split::default(), 2, 30.0, 0.5, 7.0);
+        Dataset {
+            train: train.clone(),
+            val: Split::default(),
+            stats: stats.clone(),
+        }
+        .save(&dir)
+        .unwrap();
+        // The same file with one label row missing.
+        let tensors = vec![
+            ("train_scans", f32_view(&train.scans, 2, 2).unwrap()),
+            (
+                "train_labels",
+                f32_view(&train.labels[..2], 1, LABELS).unwrap(),
+            ),
+            ("val_scans", f32_view(&[], 0, 2).unwrap()),
+            ("val_labels", f32_view(&[], 0, LABELS).unwrap()),
+        ];
+        let bytes = safetensors::serialize(tensors, None).unwrap();
+        std::fs::write(dir.join("data.safetensors"), bytes).unwrap();
+        let e = Dataset::load(&dir).unwrap_err().to_string();
+        assert!(
+            e.contains("data.safetensors") && e.contains("train: 2 scan rows, 1 label rows"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn normalisation_round_trip_and_save_load() {

@@ -435,7 +435,7 @@ mod tests {
                 DVec2::new(w, h),
                 DVec2::new(0.0, h),
             ];
-            let grid = WallGrid::new(&[ring], &[(DVec2::new(w / 2.0, h / 2.0), w.max(h))]);
+            let grid = WallGrid::new(&[ring], &[(DVec2::new(w / 2.0, h / 2.0), w.max(h))]).unwrap();
             let lidar = Lidar::new(config(0.0));
             let mut out = vec![0.0; 1080];
             for &(o, yaw) in &[

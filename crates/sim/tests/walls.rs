@@ -105,3 +105,21 @@ fn montreal_keeps_its_island_and_austin_has_two_clean_walls() {
         "Austin: one outer and one inner wall"
     );
 }
+
+/// A 100 km square (coordinates in mm, say) is an error naming the file, not an aborted
+/// process (the wall grid would have needed 40 GB).
+#[test]
+fn a_track_too_large_for_the_wall_grid_is_an_error() {
+    let path = std::env::temp_dir().join(format!("raceloop-huge-{}.csv", std::process::id()));
+    std::fs::write(
+        &path,
+        "# x_m,y_m,w_tr_right_m,w_tr_left_m\n0,0,1,1\n100000,0,1,1\n100000,100000,1,1\n0,100000,1,1\n",
+    )
+    .unwrap();
+    let e = Track::load(path.to_str().unwrap()).unwrap_err().to_string();
+    assert!(
+        e.contains("raceloop-huge") && e.contains("spans 1000") && e.contains("1 km × 1 km"),
+        "{e}"
+    );
+    std::fs::remove_file(&path).unwrap();
+}

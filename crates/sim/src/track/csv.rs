@@ -20,6 +20,8 @@ pub struct CenterlineRow {
     pub w_right: f64,
     /// Distance from the centerline to the left edge, m.
     pub w_left: f64,
+    /// 1-based line of the row in its CSV file.
+    pub line: usize,
 }
 
 /// One raceline row. The closing row (a repeat of the first point) is dropped by [`parse_raceline`].
@@ -108,6 +110,7 @@ pub fn parse_centerline(path: &Path, text: &str) -> Result<Vec<CenterlineRow>> {
             y,
             w_right,
             w_left,
+            line: lineno,
         });
     }
     if rows.len() < 4 {
@@ -174,7 +177,8 @@ mod tests {
                 x: 1.0,
                 y: 0.0,
                 w_right: 1.1,
-                w_left: 1.0
+                w_left: 1.0,
+                line: 3
             }
         );
     }

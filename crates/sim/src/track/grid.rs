@@ -7,6 +7,9 @@ use glam::DVec2;
 pub const CELL: f64 = 0.5;
 /// Radius of a cell's near list, m: every wall segment within this distance of the cell.
 pub const NEAR_RADIUS: f64 = 14.0;
+/// The most cells a grid may have: 4 million cells of [`CELL`] cover about 1 km × 1 km, five
+/// times the largest shipped circuit's extent, in a few hundred MB at most.
+pub const MAX_CELLS: usize = 4_000_000;
 
 /// A wall segment from `a` to `b`; the drivable side is on its left.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -56,7 +59,10 @@ pub struct WallGrid {
 impl WallGrid {
     /// Indexes the edges of `rings` (closed, drivable side on the left). Near lists are built for
     /// the cells that the discs `(centre, radius)` of `drivable` touch: where the sensor can be.
-    pub fn new(rings: &[Vec<DVec2>], drivable: &[(DVec2, f64)]) -> Self {
+    ///
+    /// # Errors
+    /// A message when the walls span more than [`MAX_CELLS`] cells (or are not finite).
+    pub fn new(rings: &[Vec<DVec2>], drivable: &[(DVec2, f64)]) -> Result<Self, String> {
         let segments: Vec<Segment> = rings
             .iter()
             .flat_map(|r| {
@@ -76,8 +82,19 @@ impl WallGrid {
             hi = hi.max(c + r);
         }
         let origin = lo - DVec2::splat(CELL);
-        let nx = ((hi.x - origin.x) / CELL).ceil() as usize + 1;
-        let ny = ((hi.y - origin.y) / CELL).ceil() as usize + 1;
+        let (fx, fy) = (
+            ((hi.x - origin.x) / CELL).ceil() + 1.0,
+            ((hi.y - origin.y) / CELL).ceil() + 1.0,
+        );
+        if !(fx * fy <= MAX_CELLS as f64) {
+            return Err(format!(
+                "the track spans {:.0} m × {:.0} m, more than the wall grid covers ({MAX_CELLS} \
+                 cells of {CELL} m, about 1 km × 1 km); are the CSV's coordinates in metres?",
+                hi.x - lo.x,
+                hi.y - lo.y
+            ));
+        }
+        let (nx, ny) = (fx as usize, fy as usize);
         let mut grid = Self {
             segments,
             origin,
@@ -113,7 +130,7 @@ impl WallGrid {
         }
         grid.near = Csr::from_lists(near);
         grid.near_ok = near_ok;
-        grid
+        Ok(grid)
     }
 
     /// All wall segments.
@@ -321,7 +338,7 @@ mod tests {
             DVec2::new(4.0, 2.0),
             DVec2::new(0.0, 2.0),
         ];
-        WallGrid::new(&[ring], &[(DVec2::new(2.0, 1.0), 2.5)])
+        WallGrid::new(&[ring], &[(DVec2::new(2.0, 1.0), 2.5)]).unwrap()
     }
 
     #[test]

@@ -124,6 +124,9 @@ pub struct Track {
     pub w_right: Vec<f64>,
     /// Distance from the centerline to the left edge at each centerline point, m.
     pub w_left: Vec<f64>,
+    /// The CSV line of each centerline point (1-based; repeated points are dropped, so this
+    /// is not `index + 2`).
+    pub lines: Vec<usize>,
     /// Raceline, if the track has one.
     pub raceline: Option<Raceline>,
     /// Wall rings, drivable side on the left of each edge.
@@ -192,7 +195,7 @@ impl Track {
             message,
         };
         let mut pts = Vec::with_capacity(rows.len());
-        let (mut w_right, mut w_left) = (Vec::new(), Vec::new());
+        let (mut w_right, mut w_left, mut lines) = (Vec::new(), Vec::new(), Vec::new());
         for r in &rows {
             let p = DVec2::new(r.x, r.y);
             if pts.last().is_some_and(|q: &DVec2| q.distance(p) < 1e-9) {
@@ -201,11 +204,13 @@ impl Track {
             pts.push(p);
             w_right.push(r.w_right);
             w_left.push(r.w_left);
+            lines.push(r.line);
         }
         if pts.len() > 1 && pts[0].distance(*pts.last().unwrap()) < 1e-9 {
             pts.pop();
             w_right.pop();
             w_left.pop();
+            lines.pop();
         }
         let centerline = ClosedPath::new(pts.iter().copied()).map_err(track_err)?;
         let raceline = match raceline {
@@ -241,13 +246,14 @@ impl Track {
             .zip(w_right.iter().zip(&w_left))
             .map(|(&p, (&r, &l))| (p, r.max(l) + CELL))
             .collect();
-        let grid = WallGrid::new(&walls, &drivable);
+        let grid = WallGrid::new(&walls, &drivable).map_err(track_err)?;
         Ok(Self {
             name: name.into(),
             source: path.to_path_buf(),
             centerline,
             w_right,
             w_left,
+            lines,
             raceline,
             walls,
             grid,
@@ -274,7 +280,7 @@ impl Track {
             if r + l < car_width {
                 return Err(SimError::TrackLine {
                     path: self.source.clone(),
-                    line: i + 2,
+                    line: self.lines[i],
                     message: format!(
                         "track width {:.3} m is below the car width {car_width} m",
                         r + l
@@ -321,5 +327,10 @@ mod tests {
         let t = Track::from_csv_text("n", Path::new("n.csv"), text, None).unwrap();
         let e = t.check_fits(0.31).unwrap_err().to_string();
         assert!(e.starts_with("n.csv:3: track width 0.200 m"), "{e}");
+        // A repeated point and a blank line before the narrow one: still its own line.
+        let text = "# x_m, y_m, w_tr_right_m, w_tr_left_m\n0, 0, 1, 1\n0, 0, 1, 1\n\n10, 0, 0.1, 0.1\n10, 10, 1, 1\n0, 10, 1, 1\n";
+        let t = Track::from_csv_text("n", Path::new("n.csv"), text, None).unwrap();
+        let e = t.check_fits(0.31).unwrap_err().to_string();
+        assert!(e.starts_with("n.csv:5: track width 0.200 m"), "{e}");
     }
 }
