@@ -164,8 +164,10 @@ impl Resolved {
         }
         let config: Config = serde_path_to_error::deserialize(&tree).map_err(|e| {
             let field = e.path().to_string();
+            // The last override that touched the field set its value.
             let culprit = applied
                 .iter()
+                .rev()
                 .find(|o| {
                     let key = o
                         .trim_start_matches(['+', '~'])
@@ -183,7 +185,12 @@ impl Resolved {
             overrides: applied,
             dir: dir.to_path_buf(),
         };
-        resolved.sim().validate().context("after the overrides")?;
+        let source = if resolved.overrides.is_empty() {
+            format!("in the config from {}", dir.display())
+        } else {
+            format!("in the config from {} with the overrides", dir.display())
+        };
+        resolved.sim().validate().context(source)?;
         resolved.config.dataset.validate()?;
         Ok(resolved)
     }

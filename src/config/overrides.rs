@@ -186,6 +186,13 @@ pub fn expand_sweeps(overrides: &[String]) -> Result<Vec<Vec<String>>> {
                 .collect(),
             None => vec![text.clone()],
         };
+        if jobs.len().saturating_mul(choices.len()) > MAX_JOBS {
+            bail!(
+                "the sweep has {} × {} jobs, more than {MAX_JOBS}; sweep fewer values",
+                jobs.len(),
+                choices.len()
+            );
+        }
         jobs = jobs
             .into_iter()
             .flat_map(|job| {
@@ -200,6 +207,9 @@ pub fn expand_sweeps(overrides: &[String]) -> Result<Vec<Vec<String>>> {
     Ok(jobs)
 }
 
+/// The most jobs one sweep may expand to.
+const MAX_JOBS: usize = 10_000;
+
 /// The values of a sweep expression (`a,b`, `range(..)`, `choice(..)`), or `None` for a plain value.
 fn sweep_values(v: &str) -> Result<Option<Vec<String>>> {
     let v = v.trim();
@@ -207,6 +217,9 @@ fn sweep_values(v: &str) -> Result<Option<Vec<String>>> {
         if let Some(inner) = v.strip_prefix(name).and_then(|r| r.strip_suffix(')')) {
             let parts = top_level_split(inner, ',');
             if !is_range {
+                if parts.iter().any(|p| p.trim().is_empty()) {
+                    bail!("choice({inner}): every choice needs a value");
+                }
                 return Ok(Some(parts.iter().map(|p| p.trim().to_string()).collect()));
             }
             let nums: Vec<i64> = parts
@@ -222,6 +235,10 @@ fn sweep_values(v: &str) -> Result<Option<Vec<String>>> {
                 [start, stop, step] if step != 0 => (start, stop, step),
                 _ => bail!("range({inner}): expected range(start, stop[, step]) with step ≠ 0"),
             };
+            let count = (stop - start).saturating_add(step - step.signum()) / step;
+            if count > MAX_JOBS as i64 {
+                bail!("range({inner}) has {count} values, more than {MAX_JOBS}");
+            }
             let mut out = Vec::new();
             let mut x = start;
             while (step > 0 && x < stop) || (step < 0 && x > stop) {
@@ -271,6 +288,11 @@ pub fn parse_value(text: &str) -> Result<Value> {
     }
     if s.len() >= 2 && s.starts_with('\'') && s.ends_with('\'') {
         return Ok(Value::String(s[1..s.len() - 1].to_string()));
+    }
+    for quote in ['\'', '"'] {
+        if s.starts_with(quote) != s.ends_with(quote) || s == quote.to_string() {
+            bail!("`{s}`: unbalanced quote {quote}");
+        }
     }
     if s == "None" || s == "()" {
         return Ok(Value::Null);

@@ -61,7 +61,7 @@ pub fn parse_ron<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
         path: path.to_path_buf(),
         line: e.span.start.line,
         column: e.span.start.col,
-        message: if field.is_empty() || field == "." {
+        message: if field.is_empty() || field == "." || field == "?" {
             e.code.to_string()
         } else {
             format!("field `{field}`: {}", e.code)

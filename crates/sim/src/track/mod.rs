@@ -156,6 +156,13 @@ impl Track {
             );
         }
         let path = Path::new(spec);
+        let looks_like_a_file = spec.contains(['/', '\\']) || spec.ends_with(".csv");
+        if looks_like_a_file && !path.is_file() {
+            return Err(SimError::io(
+                path,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            ));
+        }
         if !path.is_file() {
             return Err(SimError::UnknownTrack {
                 name: spec.into(),
@@ -212,6 +219,7 @@ impl Track {
             w_left.pop();
             lines.pop();
         }
+        reject_reversals(path, &pts, &lines)?;
         let centerline = ClosedPath::new(pts.iter().copied()).map_err(track_err)?;
         let raceline = match raceline {
             Some((rpath, text)) => {
@@ -290,6 +298,30 @@ impl Track {
         }
         Ok(())
     }
+}
+
+/// A centerline that turns back on itself at one point (by more than 160°) encloses no
+/// corridor; it is an error naming that point's CSV line.
+fn reject_reversals(path: &Path, pts: &[DVec2], lines: &[usize]) -> Result<()> {
+    let n = pts.len();
+    for i in 0..n {
+        let incoming = pts[i] - pts[(i + n - 1) % n];
+        let outgoing = pts[(i + 1) % n] - pts[i];
+        let cos = incoming
+            .normalize_or_zero()
+            .dot(outgoing.normalize_or_zero());
+        if cos < (160f64).to_radians().cos() {
+            return Err(SimError::TrackLine {
+                path: path.to_path_buf(),
+                line: lines[i],
+                message: format!(
+                    "the centerline turns back on itself here (by {:.0}°)",
+                    cos.clamp(-1.0, 1.0).acos().to_degrees()
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
