@@ -11,6 +11,8 @@ mod cli;
 mod commands;
 mod config;
 mod episode;
+#[cfg(test)]
+mod fuzz;
 mod interrupt;
 mod stages;
 mod tracking;

@@ -41,12 +41,12 @@ pub enum RecordError {
         /// What is wrong.
         message: String,
     },
-    /// The file lacks something every episode log has.
+    /// The file is an MCAP, but a record in it cannot be right.
     #[error("{path}: {message}")]
-    Incomplete {
+    Malformed {
         /// The file.
         path: PathBuf,
-        /// What is missing.
+        /// What is wrong.
         message: String,
     },
 }

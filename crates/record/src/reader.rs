@@ -1,14 +1,21 @@
 //! [`EpisodeLog`]: the one reader of an episode's MCAP, used by dataset extraction and by the
 //! window's replay.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use foxglove::Decode;
 use foxglove::messages::{LaserScan, Log};
+use mcap::records::Record;
+use mcap::sans_io::linear_reader::{LinearReadEvent, LinearReader, LinearReaderOptions};
 use raceloop_sim::Action;
 
 use crate::error::{RecordError, Result};
 use crate::messages::{EgoState, topics};
+
+/// The longest record (or uncompressed chunk) the reader accepts. raceloop writes chunks of
+/// under 1 MiB; the limit keeps a damaged length field from making the reader allocate it.
+const MAX_RECORD_BYTES: usize = 256 << 20;
 
 /// The decoded topics of one episode's MCAP; times are log times in ns (simulation time).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -54,11 +61,30 @@ impl EpisodeLog {
             message,
         };
         let mut log = Self::default();
-        let options = [mcap::read::Options::ValidateChunkCrcs].into();
+        let mut topics_by_channel: HashMap<u16, String> = HashMap::new();
         let mut last_time = None;
-        for message in mcap::MessageStream::new_with_options(bytes, options).map_err(mcap_err)? {
-            let m = match message {
-                Ok(m) => m,
+        let mut reader = LinearReader::new_with_options(
+            LinearReaderOptions::default()
+                .with_prevalidate_chunk_crcs(true)
+                .with_record_length_limit(MAX_RECORD_BYTES),
+        );
+        let mut fed = 0;
+        while let Some(event) = reader.next_event() {
+            let (opcode, data) = match event {
+                Ok(LinearReadEvent::ReadRequest(need)) => {
+                    let n = need.min(bytes.len() - fed);
+                    if n == 0 {
+                        return Err(RecordError::Malformed {
+                            path: path.to_path_buf(),
+                            message: format!("ends early, after {fed} bytes"),
+                        });
+                    }
+                    reader.insert(n).copy_from_slice(&bytes[fed..fed + n]);
+                    reader.notify_read(n);
+                    fed += n;
+                    continue;
+                }
+                Ok(LinearReadEvent::Record { opcode, data }) => (opcode, data),
                 Err(error @ mcap::McapError::BadChunkCrc { .. }) => {
                     return Err(RecordError::Corrupt {
                         path: path.to_path_buf(),
@@ -68,18 +94,33 @@ impl EpisodeLog {
                 }
                 Err(error) => return Err(mcap_err(error)),
             };
-            last_time = Some(m.log_time);
-            let (t, topic) = (m.log_time, m.channel.topic.as_str());
+            let (header, data) = match mcap::parse_record(opcode, data).map_err(mcap_err)? {
+                Record::Channel(c) => {
+                    topics_by_channel.insert(c.id, c.topic);
+                    continue;
+                }
+                Record::Message { header, data } => (header, data),
+                _ => continue,
+            };
+            let t = header.log_time;
+            last_time = Some(t);
+            let Some(topic) = topics_by_channel.get(&header.channel_id) else {
+                return Err(RecordError::Malformed {
+                    path: path.to_path_buf(),
+                    message: format!("a message on unknown channel {}", header.channel_id),
+                });
+            };
+            let topic = topic.as_str();
             match topic {
                 topics::SCAN => {
                     let scan =
-                        LaserScan::decode(&m.data[..]).map_err(|e| bad(topic, e.to_string()))?;
+                        LaserScan::decode(&data[..]).map_err(|e| bad(topic, e.to_string()))?;
                     log.scans
                         .push((t, scan.ranges.iter().map(|&r| r as f32).collect()));
                 }
                 topics::CONTROL | topics::EXPERT_CONTROL => {
                     let c: serde_json::Value =
-                        serde_json::from_slice(&m.data).map_err(|e| bad(topic, e.to_string()))?;
+                        serde_json::from_slice(&data).map_err(|e| bad(topic, e.to_string()))?;
                     let (Some(steering), Some(speed)) =
                         (c["steering"].as_f64(), c["speed"].as_f64())
                     else {
@@ -94,10 +135,10 @@ impl EpisodeLog {
                 }
                 topics::EGO_STATE => log.states.push((
                     t,
-                    serde_json::from_slice(&m.data).map_err(|e| bad(topic, e.to_string()))?,
+                    serde_json::from_slice(&data).map_err(|e| bad(topic, e.to_string()))?,
                 )),
                 topics::EVENTS => {
-                    let event = Log::decode(&m.data[..]).map_err(|e| bad(topic, e.to_string()))?;
+                    let event = Log::decode(&data[..]).map_err(|e| bad(topic, e.to_string()))?;
                     log.events.push((t, event.message));
                 }
                 _ => {}

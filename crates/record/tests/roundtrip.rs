@@ -100,7 +100,10 @@ fn damaged_files_are_errors_that_name_the_file() {
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     let e = EpisodeLog::read(&path).unwrap_err();
-    assert!(matches!(e, RecordError::Mcap { .. }), "{e:?}");
+    assert!(
+        matches!(e, RecordError::Malformed { ref message, .. } if message.starts_with("ends early")),
+        "{e:?}"
+    );
     assert!(e.to_string().contains("damaged.mcap"), "{e}");
     std::fs::write(&path, b"not an mcap").unwrap();
     let e = EpisodeLog::read(&path).unwrap_err().to_string();
@@ -135,5 +138,32 @@ fn a_chunk_damaged_after_writing_fails_its_crc_with_the_offset() {
     if let RecordError::Corrupt { offset, .. } = e {
         assert_eq!(offset, Some(chunk.chunk_start_offset), "{text}");
     }
+    std::fs::remove_file(&path).unwrap();
+}
+
+/// Found by the fuzz harness: a damaged chunk header claiming 503 PB uncompressed aborted the
+/// process (mcap's message stream allocated it). Now it is an error.
+#[test]
+fn a_chunk_claiming_an_absurd_size_is_an_error_not_an_abort() {
+    let path = temp("huge.mcap");
+    write_episode(&path);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let summary = mcap::Summary::read(&bytes).unwrap().unwrap();
+    // Chunk record: opcode (1), length (8), start and end time (16), then the uncompressed size.
+    let at = summary.chunk_indexes[0].chunk_start_offset as usize + 25;
+    bytes[at..at + 8].copy_from_slice(&503_168_148_758_401_587u64.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let e = EpisodeLog::read(&path).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            RecordError::Mcap {
+                error: mcap::McapError::ChunkTooLarge(_),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("huge.mcap"), "{e}");
     std::fs::remove_file(&path).unwrap();
 }
