@@ -233,7 +233,8 @@ pub fn lidar(args: &BenchLidarArgs) -> Result<()> {
             *r = query
                 .cast_ray(&ray, max_range as f32, false)
                 .map_or(max_range as f32, |(_, t)| t);
-            let truth = brute_force_range(track.grid.segments(), p, dir).min(max_range);
+            let truth = raceloop_sim::lidar::brute_force_range(track.grid.segments(), p, dir)
+                .min(max_range);
             core_wrong += ((core[i] as f64 - truth).abs() > 1e-3) as usize;
             rapier_wrong += ((*r as f64 - truth).abs() > 1e-3) as usize;
         }
@@ -286,22 +287,4 @@ pub fn lidar(args: &BenchLidarArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Nearest intersection of the ray `p + t·dir` with any wall segment (either side), in f64, m.
-fn brute_force_range(segments: &[raceloop_sim::track::Segment], p: DVec2, dir: DVec2) -> f64 {
-    let mut best = f64::INFINITY;
-    for seg in segments {
-        let e = seg.b - seg.a;
-        let den = dir.perp_dot(e);
-        if den.abs() < 1e-15 {
-            continue;
-        }
-        let ao = seg.a - p;
-        let (t, u) = (ao.perp_dot(e) / den, ao.perp_dot(dir) / den);
-        if t >= 0.0 && (0.0..=1.0).contains(&u) {
-            best = best.min(t);
-        }
-    }
-    best
 }

@@ -178,6 +178,26 @@ fn add_deviates(bits: &[u64], ranges: &mut [f32], sigma: f32, max: f32) {
     }
 }
 
+/// The reference range for tests and benchmarks: the nearest hit of the ray `p + t·dir`
+/// (`dir` a unit vector, t ≥ 0, m) on any of `segments`, from either side, by brute force in
+/// f64; infinity when none.
+pub fn brute_force_range(segments: &[Segment], p: DVec2, dir: DVec2) -> f64 {
+    let mut best = f64::INFINITY;
+    for seg in segments {
+        let e = seg.b - seg.a;
+        let den = dir.perp_dot(e);
+        if den.abs() < 1e-15 {
+            continue;
+        }
+        let ao = seg.a - p;
+        let (t, u) = (ao.perp_dot(e) / den, ao.perp_dot(dir) / den);
+        if t >= 0.0 && (0.0..=1.0).contains(&u) {
+            best = best.min(t);
+        }
+    }
+    best
+}
+
 /// Two independent standard normal deviates from 64 random bits by the Box–Muller transform
 /// (Box & Muller, "A Note on the Generation of Random Normal Deviates", 1958): 24 bits give
 /// `u1 ∈ (0, 1]`, 23 bits an angle in `[-π/2, π/2)` and one bit its half-plane. Branch-free with

@@ -8,24 +8,6 @@ use raceloop_sim::{Lidar, SimConfig, Track, car_half};
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-/// Nearest hit of the ray `p + t·dir` (t ≥ 0) on any segment, m; infinity when none.
-fn brute_force_range(segments: &[Segment], p: DVec2, dir: DVec2) -> f64 {
-    let mut best = f64::INFINITY;
-    for seg in segments {
-        let e = seg.b - seg.a;
-        let den = dir.perp_dot(e);
-        if den.abs() < 1e-15 {
-            continue;
-        }
-        let ao = seg.a - p;
-        let (t, u) = (ao.perp_dot(e) / den, ao.perp_dot(dir) / den);
-        if t >= 0.0 && (0.0..=1.0).contains(&u) {
-            best = best.min(t);
-        }
-    }
-    best
-}
-
 /// Whether segments `[a, b]` and `[c, d]` intersect (proper or touching).
 fn segments_intersect(a: DVec2, b: DVec2, c: DVec2, d: DVec2) -> bool {
     let side = |p: DVec2, q: DVec2, r: DVec2| (q - p).perp_dot(r - p);
@@ -81,7 +63,7 @@ fn lidar_ranges_are_within_a_millimetre_of_a_brute_force_cast_on_every_track() {
             lidar.scan_exact(&track.grid, p, yaw, &mut ranges);
             for i in (0..ranges.len()).step_by(3) {
                 let dir = DVec2::from_angle(yaw + config.lidar.beam_angle(i));
-                let exact = brute_force_range(segments, p, dir).min(max_range);
+                let exact = raceloop_sim::lidar::brute_force_range(segments, p, dir).min(max_range);
                 let err = (ranges[i] as f64 - exact).abs();
                 assert!(
                     err <= 1e-3,
