@@ -517,9 +517,10 @@ fn the_checker_finds_edges_and_cycles() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
-/// Prints the module graph of `RACELOOP_SRC` (a crate's `src` folder) and its first cycle.
+
+/// Prints the module graph of `RACELOOP_SRC` (a crate's `src` folder, default the app's) and
+/// its cycle groups: `-- --nocapture` shows it.
 #[test]
-#[ignore]
 fn print_module_graph() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let src = std::env::var("RACELOOP_SRC").unwrap_or_else(|_| "src".into());

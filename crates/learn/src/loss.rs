@@ -1,6 +1,6 @@
 //! The regression loss of behavioral cloning, in one place: as a Burn tensor op (autodiff and
 //! validation) and per element with its derivative (the hand-written backward pass of
-//! [`crate::backprop`]). Both reduce by the mean over `[batch, outputs]`.
+//! `backprop`). Both reduce by the mean over `[batch, outputs]`.
 
 use burn::nn::loss::{HuberLossConfig, MseLoss, Reduction};
 use burn::prelude::*;

@@ -1,5 +1,5 @@
 //! A trained network's weights packed for fast inference on the CPU, and the matrix-product
-//! kernel that it and the CPU backward pass ([`crate::backprop`]) share.
+//! kernel that it and the CPU backward pass (`backprop`) share.
 //!
 //! Burn's `flex` backend spends most of a batch-1 forward pass (about 90–130 µs for Tiny Lidar
 //! Net here) on per-operation overhead: allocations, layout copies and dispatch. Driving needs

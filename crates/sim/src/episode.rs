@@ -1,5 +1,5 @@
 //! Episode rules and bookkeeping: the goal, time limit and outcome of an episode, with progress
-//! and lap timing by centerline arc length (not by a start box). [`crate::simulator`] runs them.
+//! and lap timing by centerline arc length (not by a start box). The `simulator` module runs them.
 
 use glam::DVec2;
 use serde::{Deserialize, Serialize};
