@@ -281,11 +281,20 @@ fn fuzz_mcap_reader() {
         config: config.clone(),
         seed: 3,
         dir: None,
+        detail: raceloop_record::Detail::Full,
     };
     let start = raceloop_sim::draw_start(&job.track, &job.config, job.seed);
     let mut sim = raceloop_sim::Sim::new(track.clone(), config.clone()).unwrap();
     sim.reset_to(3, start);
-    let mut log = raceloop_record::McapLog::create(&path, &track, &config, 3, &start).unwrap();
+    let mut log = raceloop_record::McapLog::create(
+        &path,
+        &track,
+        &config,
+        3,
+        &start,
+        raceloop_record::Detail::Full,
+    )
+    .unwrap();
     let mut expert = raceloop_sim::PurePursuit::new(config.expert.clone(), &track);
     for step in 1..=20 {
         let action = expert.act(&config.vehicle, &sim.observation().state);

@@ -46,7 +46,8 @@ impl CollectionConfig {
 pub struct DatasetConfig {
     /// Keep every k-th scan of an episode.
     pub sample_every: usize,
-    /// Range clip for normalisation, m.
+    /// Range clip for normalisation, m; also the largest range stored (at most
+    /// [`raceloop_learn::dataset::MAX_RANGE_CLIP`], 63.999 m).
     pub range_clip: f32,
     /// Steering normalisation = this × the vehicle's steering limit (≥ 1).
     pub steering_headroom: f32,
@@ -60,6 +61,14 @@ impl DatasetConfig {
     pub fn validate(&self) -> Result<()> {
         if self.sample_every == 0 {
             bail!("dataset.sample_every must be ≥ 1");
+        }
+        let max_clip = raceloop_learn::dataset::MAX_RANGE_CLIP;
+        if !(self.range_clip > 0.0 && self.range_clip <= max_clip) {
+            bail!(
+                "dataset.range_clip must be in (0, {max_clip:.3}] m (ranges are stored as u16 \
+                 multiples of 2⁻¹⁰ m), found {}",
+                self.range_clip
+            );
         }
         if !(self.steering_headroom >= 1.0) {
             bail!(
@@ -89,8 +98,13 @@ pub struct EvaluationConfig {
     pub lidar_period_steps: u32,
     /// Time limit = goal / this, m/s.
     pub min_average_speed: f64,
-    /// Write the MCAP (and config, result) of every model episode (≈ 30 MB per 2-lap episode).
+    /// Write the MCAP (and config, result) of every model episode.
     pub record: bool,
+    /// Write a successful episode's MCAP thin (states at 10 Hz, a scan per second: about
+    /// 0.3 MB per 2-lap episode instead of 12 MB); failed episodes are always written in full.
+    /// Configs without the field write every episode in full.
+    #[serde(default)]
+    pub thin_successes: bool,
     /// Also write the expert reference episodes' files (doubles the disk use).
     pub record_expert: bool,
     /// Evaluate the expert too.

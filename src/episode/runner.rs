@@ -13,7 +13,7 @@ use bevy::time::TimeUpdateStrategy;
 use raceloop_sim::{SimConfig, StartPose, Track, draw_start};
 use serde::{Deserialize, Serialize};
 
-use raceloop_record::McapLog;
+use raceloop_record::{Detail, McapLog};
 
 use super::plugin::{
     Body, Driver, Episode, RaceConfig, RaceTrack, Scan, SimPlugin, car_bundle, outcome_of,
@@ -59,6 +59,8 @@ pub struct EpisodeJob {
     pub seed: u64,
     /// Where to write `simulation.mcap`, `config.ron` and `result.json`; `None` records nothing.
     pub dir: Option<PathBuf>,
+    /// What the MCAP keeps (every message, or a thin log if the goal is reached).
+    pub detail: Detail,
 }
 
 /// The episode was stopped by Ctrl-C before it finished; nothing was left under a final name.
@@ -106,7 +108,7 @@ pub fn run_episode(
         .map(|d| raceloop_files::temp_path(&d.join(MCAP_FILE)));
     if let (Some(dir), Some(tmp)) = (&job.dir, &tmp_mcap) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let mut log = McapLog::create(tmp, &job.track, &job.config, job.seed, &start)?;
+        let mut log = McapLog::create(tmp, &job.track, &job.config, job.seed, &start, job.detail)?;
         let e = app.world().entity(car);
         let (body, scan, episode) = (
             e.get::<Body>().unwrap(),
@@ -196,6 +198,7 @@ mod tests {
             config: config.clone(),
             seed: 11,
             dir: None,
+            detail: Detail::Full,
         };
         let stop = AtomicBool::new(false);
         let ecs = run_episode(

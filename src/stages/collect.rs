@@ -151,6 +151,7 @@ pub fn collect(
                 config: sim.clone(),
                 seed,
                 dir: Some(dir.join("episodes").join(seed.to_string())),
+                detail: raceloop_record::Detail::Full,
             }
         })
         .collect();

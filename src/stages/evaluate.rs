@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
 use raceloop_learn::Policy;
+use raceloop_record::Detail;
 use raceloop_sim::{PurePursuit, SimConfig, Track};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -114,6 +115,11 @@ pub fn evaluate(
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     raceloop_files::write(&out.join(KEY_FILE), &key)?;
+    let detail = if e.thin_successes {
+        Detail::ThinOnSuccess
+    } else {
+        Detail::Full
+    };
     let jobs = |driver: &str, record: bool| -> Vec<EpisodeJob> {
         tracks
             .iter()
@@ -127,6 +133,7 @@ pub fn evaluate(
                 config: sim.clone(),
                 seed,
                 dir: record.then(|| out.join(driver).join("episodes").join(seed.to_string())),
+                detail,
             })
             .collect()
     };

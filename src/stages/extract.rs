@@ -72,6 +72,13 @@ fn episode_samples(
     path: &Path,
 ) -> Result<Split> {
     let log = EpisodeLog::from_bytes(mcap_bytes, path)?;
+    if log.thin {
+        bail!(
+            "{} is a thin log (a successful evaluation episode, with a scan per second): \
+             extract from collection runs, or evaluate with evaluation.thin_successes=false",
+            path.display()
+        );
+    }
     if let Some((t, scan)) = log.scans.iter().find(|(_, s)| s.len() != beams) {
         bail!(
             "{}: the /scan at {:.2} s has {} ranges, but the run's LiDAR has {beams} beams",

@@ -228,6 +228,9 @@ fn fit(
 }
 
 /// Writes the model directory: weights, configs, statistics, `metrics.csv`, `lineage.json`.
+/// It is written whole beside `dir` and then replaces it, so that a killed run never leaves a
+/// directory that loads with a mix of old and new files (an earlier evaluation of other
+/// weights goes too).
 fn save_model_dir(
     dir: &Path,
     job: &TrainJob,
@@ -235,10 +238,12 @@ fn save_model_dir(
     trained: &Trained,
     lineage: &Lineage,
 ) -> Result<()> {
+    let final_dir = dir;
+    let staged = raceloop_files::temp_path(final_dir);
+    raceloop_files::remove(&staged)?;
+    let dir = staged.as_path();
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     policy::save_weights(&trained.model, dir)?;
-    // An evaluation of earlier weights no longer describes this model.
-    let _ = std::fs::remove_file(dir.join("evaluation_summary.json"));
     raceloop_files::write_json(&dir.join(policy::MODEL_FILE), &job.model)?;
     raceloop_files::write_json(&dir.join("training.json"), &job.training)?;
     raceloop_files::write_json(&dir.join(policy::STATS_FILE), &dataset.stats)?;
@@ -263,5 +268,6 @@ fn save_model_dir(
     }
     raceloop_files::write(&dir.join("metrics.csv"), csv.into_inner()?)?;
     raceloop_files::write_json(&dir.join("lineage.json"), lineage)?;
+    raceloop_files::replace_dir(dir, final_dir)?;
     Ok(())
 }

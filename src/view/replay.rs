@@ -29,6 +29,8 @@ pub struct Replay {
     pub events: Vec<(f64, String)>,
     /// The episode's result, when `result.json` is beside the MCAP.
     pub result: Option<EpisodeResult>,
+    /// A thin log (a successful evaluation episode): states at 10 Hz, a scan per second.
+    pub thin: bool,
     /// Playback time, s from the first message.
     pub time: f64,
     /// Playing (else paused).
@@ -46,6 +48,7 @@ impl Default for Replay {
             scans: Vec::new(),
             events: Vec::new(),
             result: None,
+            thin: false,
             time: 0.0,
             playing: true,
             speed: 1.0,
@@ -75,9 +78,12 @@ impl Replay {
         self.ego().map(EgoState::vehicle_state)
     }
 
-    /// The latest recorded scan at the playback time, m.
+    /// The latest recorded scan at the playback time, m; in a thin log only within a state
+    /// period (0.1 s) of it, so that a scan is never drawn from a pose it was not taken at.
     pub fn scan(&self) -> Option<&[f32]> {
-        at(&self.scans, self.time).map(|i| self.scans[i].1.as_slice())
+        let i = at(&self.scans, self.time)?;
+        let fresh = !self.thin || self.time - self.scans[i].0 < 0.1;
+        fresh.then(|| self.scans[i].1.as_slice())
     }
 
     /// The events up to the playback time.
@@ -110,6 +116,7 @@ fn load(path: &Path) -> Result<Replay> {
         states: log.states.into_iter().map(|(t, s)| (secs(t), s)).collect(),
         scans: log.scans.into_iter().map(|(t, r)| (secs(t), r)).collect(),
         events: log.events.into_iter().map(|(t, e)| (secs(t), e)).collect(),
+        thin: log.thin,
         result: path
             .parent()
             .and_then(|d| raceloop_files::read_json(&d.join("result.json")).ok()),
@@ -195,6 +202,18 @@ mod tests {
             r.time = t;
             assert_eq!(r.state().unwrap().x, x, "t = {t}");
             assert_eq!(r.scan().unwrap()[0], scan, "t = {t}");
+        }
+        // A thin log's scan (one per second) shows only near the time it was taken.
+        r.thin = true;
+        r.scans = vec![(0.0, vec![1.0]), (1.0, vec![2.0])];
+        for (t, shown) in [
+            (0.05, Some(1.0)),
+            (0.5, None),
+            (1.02, Some(2.0)),
+            (1.3, None),
+        ] {
+            r.time = t;
+            assert_eq!(r.scan().map(|s| s[0]), shown, "t = {t}");
         }
     }
 

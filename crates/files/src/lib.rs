@@ -69,6 +69,27 @@ pub fn commit(tmp: &Path, path: &Path) -> Result<()> {
         .map_err(|e| FileError::io(&format!("renaming {} to", tmp.display()), path, e))
 }
 
+/// Replaces directory `dir` by the finished directory `staged` (written under [`temp_path`]
+/// of `dir`, so beside it): the old `dir` is first renamed to `.NAME.old`, then `staged` takes
+/// its name, then the old one is removed. An interrupted replacement leaves either the old
+/// directory, or none, under the final name, never a mix of old and new files.
+///
+/// # Errors
+/// [`FileError::Io`] naming the directory.
+pub fn replace_dir(staged: &Path, dir: &Path) -> Result<()> {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let old = dir.with_file_name(format!(".{name}.old"));
+    remove(&old)?;
+    if dir.exists() {
+        commit(dir, &old)?;
+    }
+    commit(staged, dir)?;
+    remove(&old)
+}
+
 /// Serialises `value` as pretty JSON (with a final newline) into `path` atomically.
 ///
 /// # Errors
@@ -138,6 +159,31 @@ pub fn files_under(root: &Path, base: &Path) -> Result<Vec<(PathBuf, String)>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn replace_dir_swaps_whole_directories() {
+        let root = std::env::temp_dir().join(format!("raceloop-files-swap-{}", std::process::id()));
+        let dir = root.join("model");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("old-only"), "old").unwrap();
+        std::fs::write(dir.join("weights"), "old").unwrap();
+        let staged = super::temp_path(&dir);
+        std::fs::create_dir_all(&staged).unwrap();
+        std::fs::write(staged.join("weights"), "new").unwrap();
+        super::replace_dir(&staged, &dir).unwrap();
+        assert_eq!(std::fs::read_to_string(dir.join("weights")).unwrap(), "new");
+        assert!(
+            !dir.join("old-only").exists(),
+            "no file of the old directory is left"
+        );
+        assert!(!staged.exists() && !root.join(".model.old").exists());
+        // Into a place where nothing was.
+        let fresh = root.join("fresh");
+        std::fs::create_dir_all(super::temp_path(&fresh)).unwrap();
+        super::replace_dir(&super::temp_path(&fresh), &fresh).unwrap();
+        assert!(fresh.is_dir());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
     use super::*;
 
     #[test]

@@ -1,8 +1,10 @@
 //! Datasets of (scan, command) pairs for behavioral cloning.
 //!
-//! A dataset version directory holds `data.safetensors` (f32 tensors `train_scans`
-//! `[n_train, num_beams]` and `val_scans` in m, `train_labels` / `val_labels` `[n, 2]`:
-//! steering angle in rad, speed in m/s) and `stats.json` ([`Stats`]).
+//! A dataset version directory holds `data.safetensors` and `stats.json` ([`Stats`]). The
+//! tensors are `train_scans` `[n_train, num_beams]` and `val_scans`: u16 ranges in units of
+//! [`RANGE_UNIT`] (2⁻¹⁰ m), clipped to `range_clip`; and `train_labels` / `val_labels` `[n, 2]`:
+//! f32 steering angle in rad and speed in m/s. Scans stored as f32 m (datasets written before
+//! the u16 format) load too.
 
 use std::path::Path;
 
@@ -13,6 +15,13 @@ use crate::error::{LearnError, Result};
 
 /// Label columns: steering angle (rad), speed (m/s).
 pub const LABELS: usize = 2;
+
+/// The unit of the stored u16 ranges, m: 2⁻¹⁰ m, the LiDAR's default resolution, so that its
+/// ranges are stored exactly; ranges up to 63.999 m fit.
+pub const RANGE_UNIT: f32 = 1.0 / 1024.0;
+
+/// The largest `range_clip` that u16 ranges in [`RANGE_UNIT`] hold, m.
+pub const MAX_RANGE_CLIP: f32 = u16::MAX as f32 * RANGE_UNIT;
 
 /// Samples of one split, row-major.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -135,18 +144,42 @@ fn f32_view<'a>(data: &'a [f32], rows: usize, cols: usize) -> Result<TensorView<
         .map_err(|e| LearnError::Format(e.to_string()))
 }
 
+/// Ranges (m) as u16 multiples of [`RANGE_UNIT`], clipped to `clip` (m).
+fn to_units(ranges: &[f32], clip: f32) -> Vec<u16> {
+    ranges
+        .iter()
+        .map(|r| (r.clamp(0.0, clip) / RANGE_UNIT).round() as u16)
+        .collect()
+}
+
+fn u16_view<'a>(data: &'a [u16], rows: usize, cols: usize) -> Result<TensorView<'a>> {
+    TensorView::new(Dtype::U16, vec![rows, cols], bytemuck::cast_slice(data))
+        .map_err(|e| LearnError::Format(e.to_string()))
+}
+
 impl Dataset {
     /// Writes `data.safetensors` and `stats.json` into `dir` (temporary names, then renamed).
+    /// Ranges are stored clipped to `range_clip` and rounded to [`RANGE_UNIT`] (exact for a
+    /// LiDAR of that resolution, else within half a unit).
     ///
     /// # Errors
-    /// I/O errors naming the file.
+    /// A `range_clip` above [`MAX_RANGE_CLIP`]; I/O errors naming the file.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        let b = self.stats.num_beams;
+        let (b, clip) = (self.stats.num_beams, self.stats.range_clip);
+        if !(clip > 0.0 && clip <= MAX_RANGE_CLIP) {
+            return Err(LearnError::Format(format!(
+                "range_clip {clip} m: stored ranges hold (0, {MAX_RANGE_CLIP:.3}] m"
+            )));
+        }
         let (nt, nv) = (self.train.len(b), self.val.len(b));
+        let (train_units, val_units) = (
+            to_units(&self.train.scans, clip),
+            to_units(&self.val.scans, clip),
+        );
         let tensors = vec![
-            ("train_scans", f32_view(&self.train.scans, nt, b)?),
+            ("train_scans", u16_view(&train_units, nt, b)?),
             ("train_labels", f32_view(&self.train.labels, nt, LABELS)?),
-            ("val_scans", f32_view(&self.val.scans, nv, b)?),
+            ("val_scans", u16_view(&val_units, nv, b)?),
             ("val_labels", f32_view(&self.val.labels, nv, LABELS)?),
         ];
         let bytes =
@@ -168,31 +201,40 @@ impl Dataset {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        let get = |name: &str, cols: usize| -> Result<Vec<f32>> {
+        let get = |name: &str, cols: usize, ranges: bool| -> Result<Vec<f32>> {
             let t = st.tensor(name).map_err(|e| LearnError::File {
                 path: path.clone(),
                 message: format!("tensor `{name}`: {e}"),
             })?;
-            if t.dtype() != Dtype::F32 || t.shape().len() != 2 || t.shape()[1] != cols {
+            let dtype_ok = t.dtype() == Dtype::F32 || (ranges && t.dtype() == Dtype::U16);
+            if !dtype_ok || t.shape().len() != 2 || t.shape()[1] != cols {
                 return Err(LearnError::File {
                     path: path.clone(),
                     message: format!(
-                        "tensor `{name}` must be f32 [n, {cols}], found {:?} {:?}",
+                        "tensor `{name}` must be {} [n, {cols}], found {:?} {:?}",
+                        if ranges { "u16 or f32" } else { "f32" },
                         t.dtype(),
                         t.shape()
                     ),
                 });
             }
-            Ok(t.data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect())
+            Ok(if t.dtype() == Dtype::U16 {
+                t.data()
+                    .chunks_exact(2)
+                    .map(|c| u16::from_le_bytes([c[0], c[1]]) as f32 * RANGE_UNIT)
+                    .collect()
+            } else {
+                t.data()
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect()
+            })
         };
         let b = stats.num_beams;
         let split = |name: &str, samples: usize| -> Result<Split> {
             let split = Split {
-                scans: get(&format!("{name}_scans"), b)?,
-                labels: get(&format!("{name}_labels"), LABELS)?,
+                scans: get(&format!("{name}_scans"), b, true)?,
+                labels: get(&format!("{name}_labels"), LABELS, false)?,
             };
             let (rows, labels) = (split.scans.len() / b.max(1), split.labels.len() / LABELS);
             if rows != labels || rows != samples {
@@ -283,9 +325,60 @@ mod tests {
         );
         let dir = std::env::temp_dir().join(format!("raceloop-ds-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let ds = Dataset { train, val, stats };
+        let mut ds = Dataset { train, val, stats };
         ds.save(&dir).unwrap();
+        let loaded = Dataset::load(&dir).unwrap();
+        ds.train.scans[2] = 30.0; // stored clipped to range_clip
+        assert_eq!(loaded, ds, "ranges on the 2⁻¹⁰ m grid come back exactly");
+        // A dataset written with f32 scans (before the u16 format) loads as it was.
+        let tensors = vec![
+            ("train_scans", f32_view(&ds.train.scans, 2, 3).unwrap()),
+            (
+                "train_labels",
+                f32_view(&ds.train.labels, 2, LABELS).unwrap(),
+            ),
+            ("val_scans", f32_view(&ds.val.scans, 1, 3).unwrap()),
+            ("val_labels", f32_view(&ds.val.labels, 1, LABELS).unwrap()),
+        ];
+        std::fs::write(
+            dir.join("data.safetensors"),
+            safetensors::serialize(tensors, None).unwrap(),
+        )
+        .unwrap();
         assert_eq!(Dataset::load(&dir).unwrap(), ds);
+        // Off-grid ranges are stored within half a unit.
+        let off = Dataset {
+            train: Split {
+                scans: vec![1.2345, 0.0001, 29.9999],
+                labels: vec![0.0, 3.5],
+            },
+            val: Split::default(),
+            stats: Stats::compute(
+                &Split {
+                    scans: vec![1.2345, 0.0001, 29.9999],
+                    labels: vec![0.0, 3.5],
+                },
+                &Split::default(),
+                3,
+                30.0,
+                0.4189,
+                20.0,
+            ),
+        };
+        off.save(&dir).unwrap();
+        let back = Dataset::load(&dir).unwrap();
+        for (a, b) in back.train.scans.iter().zip(&off.train.scans) {
+            assert!((a - b).abs() <= 0.5 * RANGE_UNIT, "{b} stored as {a}");
+        }
+        let too_far = Dataset {
+            stats: Stats {
+                range_clip: 100.0,
+                ..off.stats.clone()
+            },
+            ..off
+        };
+        let e = too_far.save(&dir).unwrap_err().to_string();
+        assert!(e.contains("range_clip 100"), "{e}");
         std::fs::write(dir.join("data.safetensors"), b"garbage").unwrap();
         let e = Dataset::load(&dir).unwrap_err().to_string();
         assert!(e.contains("data.safetensors"), "{e}");

@@ -29,7 +29,15 @@ pub const STATS_FILE: &str = "stats.json";
 pub fn save_weights(model: &Model, dir: &Path) -> Result<()> {
     let path = dir.join(WEIGHTS_FILE);
     let tmp = raceloop_files::temp_path(&path);
-    let mut store = SafetensorsStore::from_file(&tmp).overwrite(true);
+    // One metadata key: burn's default three sit in a HashMap, whose random order made two
+    // identical trainings write different bytes.
+    let mut store = SafetensorsStore::from_file(&tmp)
+        .overwrite(true)
+        .clear_metadata()
+        .metadata(
+            "producer",
+            concat!("raceloop ", env!("CARGO_PKG_VERSION"), " (burn)"),
+        );
     model.save_into(&mut store).map_err(|e| LearnError::File {
         path: tmp.clone(),
         message: e.to_string(),

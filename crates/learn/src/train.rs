@@ -269,7 +269,16 @@ pub fn train_with(
     let clean = (cfg.scan_noise_std > 0.0).then(|| xt.clone());
     let ad = device.clone().autodiff();
     ad.seed(cfg.seed);
-    let mut model = model_cfg.init(&ad);
+    // The initial weights are drawn on the CPU on every device, so that a seed gives the same
+    // starting model everywhere and the GPU's losses can be checked against the CPU's.
+    let cpu = Device::flex().autodiff();
+    cpu.seed(cfg.seed);
+    // Parameters initialise lazily, on the device they are on at first use: draw them here.
+    let mut model = model_cfg.init(&cpu);
+    model.visit(&mut InitialiseParams);
+    if ad != cpu {
+        model = model.fork(&ad);
+    }
     let mut optim = AdamWConfig::new()
         .with_weight_decay(cfg.weight_decay)
         .with_epsilon(cfg.epsilon)
@@ -356,6 +365,15 @@ pub fn train_with(
         metrics,
         best_epoch,
     })
+}
+
+/// Draws every (lazily initialised) parameter of a module on the device it is on.
+struct InitialiseParams;
+
+impl burn::module::ModuleVisitor for InitialiseParams {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        let _ = param.val();
+    }
 }
 
 /// Where a batch's loss and gradients come from (see [`Backward`]).

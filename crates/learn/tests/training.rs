@@ -2,7 +2,7 @@
 
 use burn::prelude::*;
 use raceloop_learn::loss::LossKind;
-use raceloop_learn::policy::{MODEL_FILE, STATS_FILE, save_weights};
+use raceloop_learn::policy::{self, MODEL_FILE, STATS_FILE, save_weights};
 use raceloop_learn::train::Schedule;
 use raceloop_learn::{Architecture, Dataset, ModelConfig, Policy, Split, Stats, TrainConfig};
 
@@ -89,6 +89,14 @@ fn save_then_load_gives_identical_outputs() {
     let dir = std::env::temp_dir().join(format!("raceloop-model-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     save_weights(&trained.model, &dir).unwrap();
+    let first = std::fs::read(dir.join(policy::WEIGHTS_FILE)).unwrap();
+    for _ in 0..4 {
+        save_weights(&trained.model, &dir).unwrap();
+        assert!(
+            std::fs::read(dir.join(policy::WEIGHTS_FILE)).unwrap() == first,
+            "the same weights must give the same file, byte for byte"
+        );
+    }
     std::fs::write(
         dir.join(MODEL_FILE),
         serde_json::to_string(&model_cfg).unwrap(),

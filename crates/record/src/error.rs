@@ -21,14 +21,15 @@ pub enum RecordError {
         /// The cause.
         error: mcap::McapError,
     },
-    /// A chunk's CRC does not match its content: the file was damaged after it was written.
+    /// A chunk does not decompress, or its CRC does not match its content: the file was
+    /// damaged after it was written.
     #[error("{path}: corrupt chunk{}: {error}", offset.map(|o| format!(" at byte {o}")).unwrap_or_default())]
     Corrupt {
         /// The file.
         path: PathBuf,
         /// Where the chunk starts, when the chunk index says.
         offset: Option<u64>,
-        /// The CRC mismatch.
+        /// The CRC mismatch or the decompression error.
         error: mcap::McapError,
     },
     /// A message on a known topic does not decode.

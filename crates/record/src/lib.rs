@@ -13,7 +13,9 @@
 //!   as `/control` (the training label);
 //! - `/events` `foxglove.Log`: the start and the outcome.
 //!
-//! [`McapLog`] writes them, [`EpisodeLog::read`] reads them back.
+//! [`McapLog`] writes them, [`EpisodeLog::read`] reads them back. A thin log
+//! ([`Detail::ThinOnSuccess`], for successful evaluation episodes) keeps the track and events,
+//! the transforms, ego state and commands at 10 Hz and one scan per second.
 
 mod error;
 mod messages;
@@ -25,4 +27,4 @@ pub use error::{RecordError, Result};
 pub use messages::{EgoState, topics};
 pub use reader::EpisodeLog;
 pub use scene::track_scene;
-pub use writer::McapLog;
+pub use writer::{Detail, McapLog, THIN_METADATA, THIN_SCAN_PERIOD_NS, THIN_STATE_PERIOD_NS};

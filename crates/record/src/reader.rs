@@ -30,6 +30,9 @@ pub struct EpisodeLog {
     pub states: Vec<(u64, EgoState)>,
     /// `/events`: (time ns, text).
     pub events: Vec<(u64, String)>,
+    /// Whether this is a thin log (it has a `raceloop.thin` metadata record): states at 10 Hz
+    /// and a scan per second, so not a source of training pairs.
+    pub thin: bool,
 }
 
 impl EpisodeLog {
@@ -85,7 +88,10 @@ impl EpisodeLog {
                     continue;
                 }
                 Ok(LinearReadEvent::Record { opcode, data }) => (opcode, data),
-                Err(error @ mcap::McapError::BadChunkCrc { .. }) => {
+                Err(
+                    error @ (mcap::McapError::BadChunkCrc { .. }
+                    | mcap::McapError::DecompressionError(_)),
+                ) => {
                     return Err(RecordError::Corrupt {
                         path: path.to_path_buf(),
                         offset: failing_chunk(bytes, last_time),
@@ -100,6 +106,10 @@ impl EpisodeLog {
                     continue;
                 }
                 Record::Message { header, data } => (header, data),
+                Record::Metadata(m) => {
+                    log.thin |= m.name == crate::writer::THIN_METADATA;
+                    continue;
+                }
                 _ => continue,
             };
             let t = header.log_time;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Cursor, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use foxglove::Encode;
@@ -15,10 +15,90 @@ use crate::error::{RecordError, Result};
 use crate::messages::{CONTROL_SCHEMA, EGO_SCHEMA, EgoState, topics};
 use crate::scene::{track_scene, ts, yaw_quat};
 
+/// How much of an episode a [`McapLog`] keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detail {
+    /// Every message.
+    Full,
+    /// Every message if the episode does not reach its goal. If it does, a thin log: the track
+    /// and events, the transforms, ego state and commands every [`THIN_STATE_PERIOD_NS`] and a
+    /// scan every [`THIN_SCAN_PERIOD_NS`], marked by a [`THIN_METADATA`] metadata record. Both
+    /// logs are built in memory until the outcome is known (a 2-lap episode: about 12 MB).
+    ThinOnSuccess,
+}
+
+/// Name of the MCAP metadata record that marks a thin log (see [`Detail::ThinOnSuccess`]).
+pub const THIN_METADATA: &str = "raceloop.thin";
+/// Period of the transforms, ego state and commands in a thin log, ns (10 Hz).
+pub const THIN_STATE_PERIOD_NS: u64 = 100_000_000;
+/// Period of the scans in a thin log, ns (1 Hz).
+pub const THIN_SCAN_PERIOD_NS: u64 = 1_000_000_000;
+
+/// Where a writer's bytes go: the file, or memory until the outcome is known.
+enum Sink {
+    File(BufWriter<File>),
+    Memory(Cursor<Vec<u8>>),
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Self::File(w) => w.write(buf),
+            Self::Memory(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::File(w) => w.flush(),
+            Self::Memory(w) => w.flush(),
+        }
+    }
+}
+
+impl Seek for Sink {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        match self {
+            Self::File(w) => w.seek(pos),
+            Self::Memory(w) => w.seek(pos),
+        }
+    }
+}
+
+/// The thin log beside the full one, and per topic the last kept time and the next due time, ns.
+struct Thin {
+    writer: mcap::Writer<Sink>,
+    kept: BTreeMap<&'static str, (u64, u64)>,
+}
+
+impl Thin {
+    /// Whether the message on `topic` at `ns` goes into the thin log: the track and events
+    /// always, other topics at their period (messages sharing a kept time all go in).
+    fn keeps(&mut self, topic: &'static str, ns: u64) -> bool {
+        let period = match topic {
+            topics::TRACK | topics::EVENTS => return true,
+            topics::SCAN => THIN_SCAN_PERIOD_NS,
+            _ => THIN_STATE_PERIOD_NS,
+        };
+        let (last, due) = self.kept.entry(topic).or_insert((u64::MAX, 0));
+        if ns == *last {
+            return true;
+        }
+        if ns < *due {
+            return false;
+        }
+        *last = ns;
+        *due = (ns / period + 1) * period;
+        true
+    }
+}
+
 /// Writes one episode's MCAP (see the crate docs for the topics).
 pub struct McapLog {
     path: PathBuf,
-    writer: mcap::Writer<BufWriter<File>>,
+    writer: mcap::Writer<Sink>,
+    /// With [`Detail::ThinOnSuccess`]: the thin log and the file that receives one of the two.
+    thin: Option<(Thin, File)>,
     channels: BTreeMap<&'static str, u16>,
     sequence: u32,
     buf: Vec<u8>,
@@ -26,8 +106,54 @@ pub struct McapLog {
     scan: LaserScan,
 }
 
+/// An MCAP writer on `sink` with raceloop's schemas and channels registered (in a fixed order,
+/// so that the ids are the same in every file).
+fn open_writer(
+    sink: Sink,
+    mcap_err: impl Fn(mcap::McapError) -> RecordError,
+) -> Result<(mcap::Writer<Sink>, BTreeMap<&'static str, u16>)> {
+    let mut writer = mcap::WriteOptions::new()
+        .compression(Some(mcap::Compression::Zstd))
+        .compression_level(1)
+        .profile("")
+        .library(format!("raceloop {}", env!("CARGO_PKG_VERSION")))
+        .create(sink)
+        .map_err(&mcap_err)?;
+    let mut channels = BTreeMap::new();
+    for (topic, schema) in [
+        (topics::TRACK, SceneUpdate::get_schema()),
+        (topics::EVENTS, Log::get_schema()),
+        (topics::TF, FrameTransform::get_schema()),
+        (topics::SCAN, LaserScan::get_schema()),
+    ] {
+        let schema = schema.expect("foxglove message types have schemas");
+        let id = writer
+            .add_schema(&schema.name, &schema.encoding, &schema.data)
+            .map_err(&mcap_err)?;
+        let channel = writer
+            .add_channel(id, topic, "protobuf", &BTreeMap::new())
+            .map_err(&mcap_err)?;
+        channels.insert(topic, channel);
+    }
+    for (topic, name, schema) in [
+        (topics::EGO_STATE, "raceloop.EgoState", EGO_SCHEMA),
+        (topics::CONTROL, "raceloop.Control", CONTROL_SCHEMA),
+        (topics::EXPERT_CONTROL, "raceloop.Control", CONTROL_SCHEMA),
+    ] {
+        let id = writer
+            .add_schema(name, "jsonschema", schema.as_bytes())
+            .map_err(&mcap_err)?;
+        let channel = writer
+            .add_channel(id, topic, "json", &BTreeMap::new())
+            .map_err(&mcap_err)?;
+        channels.insert(topic, channel);
+    }
+    Ok((writer, channels))
+}
+
 impl McapLog {
-    /// Creates `path` and writes the schemas, channels, the track (`/track`) and the start event.
+    /// Creates `path` and writes the schemas, channels, the track (`/track`) and the start event;
+    /// `detail` says what the finished file keeps.
     ///
     /// # Errors
     /// [`RecordError::Io`] or [`RecordError::Mcap`] naming the file.
@@ -37,6 +163,7 @@ impl McapLog {
         config: &SimConfig,
         seed: u64,
         start: &StartPose,
+        detail: Detail,
     ) -> Result<Self> {
         let file = File::create(path).map_err(|error| RecordError::Io {
             path: path.to_path_buf(),
@@ -46,42 +173,38 @@ impl McapLog {
             path: path.to_path_buf(),
             error,
         };
-        let mut writer = mcap::WriteOptions::new()
-            .compression(Some(mcap::Compression::Zstd))
-            .compression_level(1)
-            .profile("")
-            .library(format!("raceloop {}", env!("CARGO_PKG_VERSION")))
-            .create(BufWriter::with_capacity(1 << 20, file))
-            .map_err(mcap_err)?;
-        let mut channels = BTreeMap::new();
-        for (topic, schema) in [
-            (topics::TRACK, SceneUpdate::get_schema()),
-            (topics::EVENTS, Log::get_schema()),
-            (topics::TF, FrameTransform::get_schema()),
-            (topics::SCAN, LaserScan::get_schema()),
-        ] {
-            let schema = schema.expect("foxglove message types have schemas");
-            let id = writer
-                .add_schema(&schema.name, &schema.encoding, &schema.data)
+        let memory = || Sink::Memory(Cursor::new(Vec::with_capacity(1 << 20)));
+        let (writer, channels, thin) = match detail {
+            Detail::Full => {
+                let sink = Sink::File(BufWriter::with_capacity(1 << 20, file));
+                let (writer, channels) = open_writer(sink, mcap_err)?;
+                (writer, channels, None)
+            }
+            Detail::ThinOnSuccess => {
+                let (writer, channels) = open_writer(memory(), mcap_err)?;
+                let (mut thin, _) = open_writer(memory(), mcap_err)?;
+                let rates = BTreeMap::from([
+                    (
+                        "state_period_s".to_string(),
+                        (THIN_STATE_PERIOD_NS as f64 * 1e-9).to_string(),
+                    ),
+                    (
+                        "scan_period_s".to_string(),
+                        (THIN_SCAN_PERIOD_NS as f64 * 1e-9).to_string(),
+                    ),
+                ]);
+                thin.write_metadata(&mcap::records::Metadata {
+                    name: THIN_METADATA.into(),
+                    metadata: rates,
+                })
                 .map_err(mcap_err)?;
-            let channel = writer
-                .add_channel(id, topic, "protobuf", &BTreeMap::new())
-                .map_err(mcap_err)?;
-            channels.insert(topic, channel);
-        }
-        for (topic, name, schema) in [
-            (topics::EGO_STATE, "raceloop.EgoState", EGO_SCHEMA),
-            (topics::CONTROL, "raceloop.Control", CONTROL_SCHEMA),
-            (topics::EXPERT_CONTROL, "raceloop.Control", CONTROL_SCHEMA),
-        ] {
-            let id = writer
-                .add_schema(name, "jsonschema", schema.as_bytes())
-                .map_err(mcap_err)?;
-            let channel = writer
-                .add_channel(id, topic, "json", &BTreeMap::new())
-                .map_err(mcap_err)?;
-            channels.insert(topic, channel);
-        }
+                let thin = Thin {
+                    writer: thin,
+                    kept: BTreeMap::new(),
+                };
+                (writer, channels, Some((thin, file)))
+            }
+        };
         let lidar = &config.lidar;
         let scan = LaserScan {
             timestamp: None,
@@ -98,6 +221,7 @@ impl McapLog {
         let mut log = Self {
             path: path.to_path_buf(),
             writer,
+            thin,
             channels,
             sequence: 0,
             buf: Vec::with_capacity(16 << 10),
@@ -142,7 +266,14 @@ impl McapLog {
         };
         self.writer
             .write_to_known_channel(&header, &self.buf)
-            .map_err(|e| self.mcap_err(e))
+            .map_err(|e| self.mcap_err(e))?;
+        if let Some((thin, _)) = &mut self.thin
+            && thin.keeps(topic, ns)
+        {
+            let written = thin.writer.write_to_known_channel(&header, &self.buf);
+            written.map_err(|e| self.mcap_err(e))?;
+        }
+        Ok(())
     }
 
     fn write_proto(&mut self, topic: &'static str, ns: u64, msg: &impl Encode) -> Result<()> {
@@ -231,7 +362,8 @@ impl McapLog {
         Ok(())
     }
 
-    /// Writes the outcome event at step `step` and finishes the file.
+    /// Writes the outcome event at step `step` and finishes the file: with
+    /// [`Detail::ThinOnSuccess`], the thin log if the goal was reached, else the full one.
     ///
     /// # Errors
     /// [`RecordError`] naming the file.
@@ -251,9 +383,27 @@ impl McapLog {
             line: 0,
         };
         self.write_proto(topics::EVENTS, ns, &msg)?;
-        self.writer.finish().map_err(|e| self.mcap_err(e))?;
         let path = self.path.clone();
-        let mut inner = self.writer.into_inner();
-        std::io::Write::flush(&mut inner).map_err(|error| RecordError::Io { path, error })
+        let io = |error| RecordError::Io {
+            path: path.clone(),
+            error,
+        };
+        let mcap_err = |error| RecordError::Mcap {
+            path: path.clone(),
+            error,
+        };
+        let (mut kept, file) = match self.thin.take() {
+            Some((thin, file)) if outcome == Outcome::GoalReached => (thin.writer, Some(file)),
+            Some((_, file)) => (self.writer, Some(file)),
+            None => (self.writer, None),
+        };
+        kept.finish().map_err(mcap_err)?;
+        match (kept.into_inner(), file) {
+            (Sink::Memory(bytes), Some(mut file)) => {
+                file.write_all(bytes.get_ref()).map_err(io)?;
+                file.flush().map_err(io)
+            }
+            (mut sink, _) => sink.flush().map_err(io),
+        }
     }
 }

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use raceloop_record::{EgoState, EpisodeLog, McapLog, RecordError};
-use raceloop_sim::{Action, PurePursuit, Sim, SimConfig, StartMode, Track};
+use raceloop_record::{Detail, EgoState, EpisodeLog, McapLog, RecordError};
+use raceloop_sim::{Action, Outcome, PurePursuit, Sim, SimConfig, StartMode, Track};
 
 fn temp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("raceloop-record-{}-{name}", std::process::id()))
@@ -14,6 +14,16 @@ fn temp(name: &str) -> PathBuf {
 /// Drives 60 steps of Pure Pursuit on Montreal, logging a label every step; returns the
 /// file, the scans logged, and the commands issued.
 fn write_episode(path: &Path) -> (Vec<Vec<f32>>, Vec<Action>) {
+    write_with(path, Detail::Full, 60, Outcome::Timeout)
+}
+
+/// As [`write_episode`], for `steps` steps, with `detail`, ending with `outcome`.
+fn write_with(
+    path: &Path,
+    detail: Detail,
+    steps: u64,
+    outcome: Outcome,
+) -> (Vec<Vec<f32>>, Vec<Action>) {
     let track = Arc::new(Track::load("Montreal").unwrap());
     let mut config = SimConfig::default();
     config.episode.start.mode = StartMode::Random;
@@ -21,20 +31,20 @@ fn write_episode(path: &Path) -> (Vec<Vec<f32>>, Vec<Action>) {
     let mut expert = PurePursuit::new(config.expert.clone(), &track);
     let mut sim = Sim::new(track.clone(), config.clone()).unwrap();
     sim.reset(7);
-    let mut log = McapLog::create(path, &track, &config, 7, sim.start()).unwrap();
+    let mut log = McapLog::create(path, &track, &config, 7, sim.start(), detail).unwrap();
     let obs = sim.observation();
     let ego = EgoState::of(&obs.state, sim.tracker());
     let mut scans = vec![obs.scan.to_vec()];
     log.record_step(0, &obs.state, &ego, Some(obs.scan), 0.27, None, None)
         .unwrap();
     let mut issued = Vec::new();
-    for step in 1..=60 {
+    for step in 1..=steps {
         let action = expert.act(&config.vehicle, &sim.observation().state);
         let label = Action {
             steering: action.steering * 0.5,
             speed: action.speed,
         };
-        assert!(sim.step(action).is_none());
+        sim.step(action);
         let obs = sim.observation();
         let scan = obs.scan_fresh.then_some(obs.scan);
         if let Some(s) = scan {
@@ -53,8 +63,7 @@ fn write_episode(path: &Path) -> (Vec<Vec<f32>>, Vec<Action>) {
         .unwrap();
         issued.push(action);
     }
-    log.finish(60, raceloop_sim::Outcome::Timeout, "test")
-        .unwrap();
+    log.finish(steps, outcome, "test").unwrap();
     (scans, issued)
 }
 
@@ -166,4 +175,52 @@ fn a_chunk_claiming_an_absurd_size_is_an_error_not_an_abort() {
     );
     assert!(e.to_string().contains("huge.mcap"), "{e}");
     std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn a_thin_log_keeps_states_at_10_hz_and_a_scan_per_second_and_only_on_success() {
+    let (full, thin, failed) = (temp("full.mcap"), temp("thin.mcap"), temp("failed.mcap"));
+    // 250 steps = 2.5 s at dt = 0.01 s, scans every 2nd step.
+    let (scans, _) = write_with(&full, Detail::Full, 250, Outcome::Collision);
+    write_with(&failed, Detail::ThinOnSuccess, 250, Outcome::Collision);
+    assert!(
+        std::fs::read(&failed).unwrap() == std::fs::read(&full).unwrap(),
+        "a failed episode is written in full, byte for byte as with Detail::Full"
+    );
+    write_with(&full, Detail::Full, 250, Outcome::GoalReached);
+    write_with(&thin, Detail::ThinOnSuccess, 250, Outcome::GoalReached);
+    let (f, t) = (
+        EpisodeLog::read(&full).unwrap(),
+        EpisodeLog::read(&thin).unwrap(),
+    );
+    assert!(!f.thin && t.thin);
+    assert_eq!(f.scans.len(), scans.len());
+    let times = |v: &[(u64, EgoState)]| v.iter().map(|s| s.0).collect::<Vec<_>>();
+    let tenths: Vec<u64> = (0..=25).map(|k| k * 100_000_000).collect();
+    assert_eq!(times(&t.states), tenths, "ego state at 10 Hz");
+    let scan_times: Vec<u64> = t.scans.iter().map(|s| s.0).collect();
+    assert_eq!(
+        scan_times,
+        [0, 1_000_000_000, 2_000_000_000],
+        "a scan per second"
+    );
+    for (time, ranges) in &t.scans {
+        let same = f.scans.iter().find(|s| s.0 == *time).unwrap();
+        assert_eq!(&same.1, ranges, "thin scans are the full log's");
+    }
+    assert_eq!(t.events, f.events, "start and outcome events are kept");
+    assert_eq!(
+        t.controls.len(),
+        25,
+        "commands at 10 Hz (the first is issued at 0 s)"
+    );
+    let (fs, ts) = (
+        std::fs::metadata(&full).unwrap().len(),
+        std::fs::metadata(&thin).unwrap().len(),
+    );
+    println!("full {fs} B, thin {ts} B");
+    assert!(ts * 4 < fs, "thin {ts} B vs full {fs} B");
+    for p in [full, thin, failed] {
+        std::fs::remove_file(p).unwrap();
+    }
 }

@@ -36,6 +36,12 @@ pub struct LidarConfig {
     pub mount_offset: f64,
     /// A scan is taken every `period_steps` physics steps (1 = every step).
     pub period_steps: u32,
+    /// Range resolution, m: every range is rounded to a multiple of it (0 = none, the default
+    /// of config files without the field). The Hokuyo UST-10LX reports whole millimetres; a
+    /// power of two such as 2⁻¹⁰ m (0.977 mm) keeps the values exact in binary, so that the
+    /// logged `foxglove.LaserScan` ranges (f64) compress about 2.5× better.
+    #[serde(default)]
+    pub resolution: f64,
 }
 
 impl LidarConfig {
@@ -67,6 +73,9 @@ impl LidarConfig {
         }
         if self.period_steps == 0 {
             return bad("period_steps", "must be ≥ 1");
+        }
+        if !(self.resolution >= 0.0 && self.resolution < self.max_range) {
+            return bad("resolution", "must be ≥ 0 m (0 = none) and below max_range");
         }
         Ok(())
     }
@@ -153,6 +162,19 @@ impl Lidar {
                 *b = rng.next_u64();
             }
             add_deviates(&bits[..pairs], chunk, sigma, max);
+        }
+    }
+
+    /// Rounds every range (m) to the nearest multiple of `resolution`, at most `max_range`;
+    /// nothing when `resolution` is 0.
+    pub fn quantize(&self, ranges: &mut [f32]) {
+        let q = self.config.resolution as f32;
+        if q == 0.0 {
+            return;
+        }
+        let (inv, max) = (1.0 / q, self.config.max_range as f32);
+        for r in ranges {
+            *r = ((*r * inv).round() * q).min(max);
         }
     }
 }
@@ -342,6 +364,7 @@ impl LidarSensor {
             self.lidar
                 .scan_exact(&track.grid, sensor, state.yaw, &mut self.ranges);
             self.lidar.add_noise(&mut self.rng, &mut self.ranges);
+            self.lidar.quantize(&mut self.ranges);
         }
     }
 
@@ -411,7 +434,34 @@ mod tests {
             noise_std,
             mount_offset: 0.0,
             period_steps: 1,
+            resolution: 0.0,
         }
+    }
+
+    #[test]
+    fn quantize_rounds_to_the_resolution_and_keeps_max_range() {
+        let q = 1.0 / 1024.0;
+        let lidar = Lidar::new(LidarConfig {
+            resolution: q,
+            ..config(0.0)
+        });
+        let raw = [0.0f32, 0.000_4, 0.000_6, 1.234_567, 29.999_9, 30.0];
+        let mut ranges = raw;
+        lidar.quantize(&mut ranges);
+        for (r, raw) in ranges.iter().zip(raw) {
+            assert!((r - raw).abs() <= 0.5 * q as f32 + 1e-6, "{raw} → {r}");
+            assert_eq!(
+                (*r as f64 / q).fract(),
+                0.0,
+                "{r} is not a multiple of 2⁻¹⁰ m"
+            );
+        }
+        assert_eq!(ranges[1], 0.0);
+        assert_eq!(ranges[2], q as f32);
+        assert_eq!(ranges[5], 30.0);
+        let mut same = raw;
+        Lidar::new(config(0.0)).quantize(&mut same);
+        assert_eq!(same, raw, "resolution 0 leaves the ranges alone");
     }
 
     /// Distance from `o` along angle `th` to the inside of the box `[0, w] × [0, h]`.
