@@ -281,7 +281,7 @@ fn fuzz_mcap_reader() {
         config: config.clone(),
         seed: 3,
         dir: None,
-        detail: raceloop_record::Detail::Full,
+        detail: raceloop_record::Detail::ALL,
     };
     let start = raceloop_sim::draw_start(&job.track, &job.config, job.seed);
     let mut sim = raceloop_sim::Sim::new(track.clone(), config.clone()).unwrap();
@@ -292,7 +292,7 @@ fn fuzz_mcap_reader() {
         &config,
         3,
         &start,
-        raceloop_record::Detail::Full,
+        raceloop_record::Detail::ALL,
     )
     .unwrap();
     let mut expert = raceloop_sim::PurePursuit::new(config.expert.clone(), &track);

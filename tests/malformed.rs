@@ -257,6 +257,16 @@ fn malformed_configs_and_overrides() {
             &["collection.tracks"],
         ),
         ("zero_beams", &["lidar.num_beams=0"], &["beams"]),
+        (
+            "state_log_not_dividing_scans",
+            &["collection.log_state_every=3"],
+            &["collection.log_state_every must divide", "(8), found 3"],
+        ),
+        (
+            "negative_resolution",
+            &["lidar.resolution=-0.001"],
+            &["lidar.resolution", "≥ 0 m"],
+        ),
     ];
     for (name, args, expected) in overrides {
         // A flag would win over the override under test, so the episode count is one too.

@@ -21,6 +21,11 @@ pub struct CollectionConfig {
     pub start: StartMode,
     /// Scan every N physics steps.
     pub lidar_period_steps: u32,
+    /// The MCAP keeps the transforms, ego state and commands every N physics steps (every scan
+    /// is kept); N must divide `lidar_period_steps`, so that each scan keeps its command.
+    /// Configs without the field keep every step.
+    #[serde(default = "every_step")]
+    pub log_state_every: u32,
     /// Parallel episodes; 0 = all cores.
     pub workers: usize,
     /// Noise injected into the expert's steering (DART), rad (0 = none); the clean command is the label.
@@ -36,8 +41,21 @@ impl CollectionConfig {
     /// # Errors
     /// Out-of-range values after that, naming the field.
     pub fn episode_sim(&self, base: &SimConfig) -> Result<SimConfig> {
+        if self.log_state_every == 0
+            || !self.lidar_period_steps.is_multiple_of(self.log_state_every)
+        {
+            bail!(
+                "collection.log_state_every must divide collection.lidar_period_steps ({}), found {}",
+                self.lidar_period_steps,
+                self.log_state_every
+            );
+        }
         episode_sim(base, self.laps, self.start, self.lidar_period_steps, None)
     }
+}
+
+fn every_step() -> u32 {
+    1
 }
 
 /// Extraction settings (`configs/dataset.ron`).

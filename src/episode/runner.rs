@@ -198,7 +198,7 @@ mod tests {
             config: config.clone(),
             seed: 11,
             dir: None,
-            detail: Detail::Full,
+            detail: Detail::ALL,
         };
         let stop = AtomicBool::new(false);
         let ecs = run_episode(

@@ -151,7 +151,9 @@ pub fn collect(
                 config: sim.clone(),
                 seed,
                 dir: Some(dir.join("episodes").join(seed.to_string())),
-                detail: raceloop_record::Detail::Full,
+                detail: raceloop_record::Detail::Full {
+                    state_every: c.log_state_every,
+                },
             }
         })
         .collect();

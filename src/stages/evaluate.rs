@@ -118,7 +118,7 @@ pub fn evaluate(
     let detail = if e.thin_successes {
         Detail::ThinOnSuccess
     } else {
-        Detail::Full
+        Detail::ALL
     };
     let jobs = |driver: &str, record: bool| -> Vec<EpisodeJob> {
         tracks

@@ -18,13 +18,23 @@ use crate::scene::{track_scene, ts, yaw_quat};
 /// How much of an episode a [`McapLog`] keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Detail {
-    /// Every message.
-    Full,
+    /// Every scan, the track and events; the transforms, ego state and commands every
+    /// `state_every` physics steps (1 = every step). With `state_every` dividing the LiDAR's
+    /// period, every scan keeps the command issued at its time.
+    Full {
+        /// Steps between kept transforms, ego states and commands (≥ 1).
+        state_every: u32,
+    },
     /// Every message if the episode does not reach its goal. If it does, a thin log: the track
     /// and events, the transforms, ego state and commands every [`THIN_STATE_PERIOD_NS`] and a
     /// scan every [`THIN_SCAN_PERIOD_NS`], marked by a [`THIN_METADATA`] metadata record. Both
     /// logs are built in memory until the outcome is known (a 2-lap episode: about 12 MB).
     ThinOnSuccess,
+}
+
+impl Detail {
+    /// Every message.
+    pub const ALL: Self = Self::Full { state_every: 1 };
 }
 
 /// Name of the MCAP metadata record that marks a thin log (see [`Detail::ThinOnSuccess`]).
@@ -65,20 +75,30 @@ impl Seek for Sink {
     }
 }
 
-/// The thin log beside the full one, and per topic the last kept time and the next due time, ns.
-struct Thin {
-    writer: mcap::Writer<Sink>,
+/// Which messages a log keeps: the track and events always; transforms, ego state and commands
+/// on a grid of `state_ns`, scans on a grid of `scan_ns` (1 = every message); per topic the last
+/// kept time and the next due time, ns.
+struct Sampler {
+    state_ns: u64,
+    scan_ns: u64,
     kept: BTreeMap<&'static str, (u64, u64)>,
 }
 
-impl Thin {
-    /// Whether the message on `topic` at `ns` goes into the thin log: the track and events
-    /// always, other topics at their period (messages sharing a kept time all go in).
+impl Sampler {
+    fn new(state_ns: u64, scan_ns: u64) -> Self {
+        Self {
+            state_ns: state_ns.max(1),
+            scan_ns: scan_ns.max(1),
+            kept: BTreeMap::new(),
+        }
+    }
+
+    /// Whether the message on `topic` at `ns` is kept (messages sharing a kept time all are).
     fn keeps(&mut self, topic: &'static str, ns: u64) -> bool {
         let period = match topic {
             topics::TRACK | topics::EVENTS => return true,
-            topics::SCAN => THIN_SCAN_PERIOD_NS,
-            _ => THIN_STATE_PERIOD_NS,
+            topics::SCAN => self.scan_ns,
+            _ => self.state_ns,
         };
         let (last, due) = self.kept.entry(topic).or_insert((u64::MAX, 0));
         if ns == *last {
@@ -93,10 +113,18 @@ impl Thin {
     }
 }
 
+/// The thin log kept beside the full one.
+struct Thin {
+    writer: mcap::Writer<Sink>,
+    sampler: Sampler,
+}
+
 /// Writes one episode's MCAP (see the crate docs for the topics).
 pub struct McapLog {
     path: PathBuf,
     writer: mcap::Writer<Sink>,
+    /// What `writer` keeps.
+    sampler: Sampler,
     /// With [`Detail::ThinOnSuccess`]: the thin log and the file that receives one of the two.
     thin: Option<(Thin, File)>,
     channels: BTreeMap<&'static str, u16>,
@@ -174,8 +202,9 @@ impl McapLog {
             error,
         };
         let memory = || Sink::Memory(Cursor::new(Vec::with_capacity(1 << 20)));
+        let dt_ns = (config.sim.dt * 1e9).round() as u64;
         let (writer, channels, thin) = match detail {
-            Detail::Full => {
+            Detail::Full { .. } => {
                 let sink = Sink::File(BufWriter::with_capacity(1 << 20, file));
                 let (writer, channels) = open_writer(sink, mcap_err)?;
                 (writer, channels, None)
@@ -200,7 +229,7 @@ impl McapLog {
                 .map_err(mcap_err)?;
                 let thin = Thin {
                     writer: thin,
-                    kept: BTreeMap::new(),
+                    sampler: Sampler::new(THIN_STATE_PERIOD_NS, THIN_SCAN_PERIOD_NS),
                 };
                 (writer, channels, Some((thin, file)))
             }
@@ -221,11 +250,15 @@ impl McapLog {
         let mut log = Self {
             path: path.to_path_buf(),
             writer,
+            sampler: match detail {
+                Detail::Full { state_every } => Sampler::new(state_every as u64 * dt_ns, 1),
+                Detail::ThinOnSuccess => Sampler::new(1, 1),
+            },
             thin,
             channels,
             sequence: 0,
             buf: Vec::with_capacity(16 << 10),
-            dt_ns: (config.sim.dt * 1e9).round() as u64,
+            dt_ns,
             scan,
         };
         log.write_proto(topics::TRACK, 0, &track_scene(track))?;
@@ -255,7 +288,20 @@ impl McapLog {
         }
     }
 
-    fn write_raw(&mut self, topic: &'static str, ns: u64) -> Result<()> {
+    /// Which logs keep the message on `topic` at `ns`: (the main one, the thin one).
+    fn wanted(&mut self, topic: &'static str, ns: u64) -> (bool, bool) {
+        let main = self.sampler.keeps(topic, ns);
+        let thin = (self.thin.as_mut()).is_some_and(|(t, _)| t.sampler.keeps(topic, ns));
+        (main, thin)
+    }
+
+    /// Writes the encoded message in `buf` to the logs that want it.
+    fn write_raw(
+        &mut self,
+        topic: &'static str,
+        ns: u64,
+        (main, thin): (bool, bool),
+    ) -> Result<()> {
         let channel_id = self.channels[topic];
         self.sequence += 1;
         let header = mcap::records::MessageHeader {
@@ -264,19 +310,23 @@ impl McapLog {
             log_time: ns,
             publish_time: ns,
         };
-        self.writer
-            .write_to_known_channel(&header, &self.buf)
-            .map_err(|e| self.mcap_err(e))?;
-        if let Some((thin, _)) = &mut self.thin
-            && thin.keeps(topic, ns)
-        {
-            let written = thin.writer.write_to_known_channel(&header, &self.buf);
+        if main {
+            self.writer
+                .write_to_known_channel(&header, &self.buf)
+                .map_err(|e| self.mcap_err(e))?;
+        }
+        if let (Some((t, _)), true) = (&mut self.thin, thin) {
+            let written = t.writer.write_to_known_channel(&header, &self.buf);
             written.map_err(|e| self.mcap_err(e))?;
         }
         Ok(())
     }
 
     fn write_proto(&mut self, topic: &'static str, ns: u64, msg: &impl Encode) -> Result<()> {
+        let wanted = self.wanted(topic, ns);
+        if wanted == (false, false) {
+            return Ok(());
+        }
         self.buf.clear();
         msg.encode(&mut self.buf)
             .map_err(|e| RecordError::Message {
@@ -284,17 +334,21 @@ impl McapLog {
                 topic: topic.into(),
                 message: e.to_string(),
             })?;
-        self.write_raw(topic, ns)
+        self.write_raw(topic, ns, wanted)
     }
 
     fn write_json(&mut self, topic: &'static str, ns: u64, msg: &impl Serialize) -> Result<()> {
+        let wanted = self.wanted(topic, ns);
+        if wanted == (false, false) {
+            return Ok(());
+        }
         self.buf.clear();
         serde_json::to_writer(&mut self.buf, msg).map_err(|e| RecordError::Message {
             path: self.path.clone(),
             topic: topic.into(),
             message: e.to_string(),
         })?;
-        self.write_raw(topic, ns)
+        self.write_raw(topic, ns, wanted)
     }
 
     /// Records step `step` (time `step·dt`): transforms, ego state, the scan if fresh (ranges

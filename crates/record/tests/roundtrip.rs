@@ -14,7 +14,7 @@ fn temp(name: &str) -> PathBuf {
 /// Drives 60 steps of Pure Pursuit on Montreal, logging a label every step; returns the
 /// file, the scans logged, and the commands issued.
 fn write_episode(path: &Path) -> (Vec<Vec<f32>>, Vec<Action>) {
-    write_with(path, Detail::Full, 60, Outcome::Timeout)
+    write_with(path, Detail::ALL, 60, Outcome::Timeout)
 }
 
 /// As [`write_episode`], for `steps` steps, with `detail`, ending with `outcome`.
@@ -181,13 +181,13 @@ fn a_chunk_claiming_an_absurd_size_is_an_error_not_an_abort() {
 fn a_thin_log_keeps_states_at_10_hz_and_a_scan_per_second_and_only_on_success() {
     let (full, thin, failed) = (temp("full.mcap"), temp("thin.mcap"), temp("failed.mcap"));
     // 250 steps = 2.5 s at dt = 0.01 s, scans every 2nd step.
-    let (scans, _) = write_with(&full, Detail::Full, 250, Outcome::Collision);
+    let (scans, _) = write_with(&full, Detail::ALL, 250, Outcome::Collision);
     write_with(&failed, Detail::ThinOnSuccess, 250, Outcome::Collision);
     assert!(
         std::fs::read(&failed).unwrap() == std::fs::read(&full).unwrap(),
-        "a failed episode is written in full, byte for byte as with Detail::Full"
+        "a failed episode is written in full, byte for byte as with Detail::ALL"
     );
-    write_with(&full, Detail::Full, 250, Outcome::GoalReached);
+    write_with(&full, Detail::ALL, 250, Outcome::GoalReached);
     write_with(&thin, Detail::ThinOnSuccess, 250, Outcome::GoalReached);
     let (f, t) = (
         EpisodeLog::read(&full).unwrap(),
@@ -221,6 +221,39 @@ fn a_thin_log_keeps_states_at_10_hz_and_a_scan_per_second_and_only_on_success() 
     println!("full {fs} B, thin {ts} B");
     assert!(ts * 4 < fs, "thin {ts} B vs full {fs} B");
     for p in [full, thin, failed] {
+        std::fs::remove_file(p).unwrap();
+    }
+}
+
+#[test]
+fn a_decimated_log_keeps_every_scan_with_its_command() {
+    let (all, every2) = (temp("all.mcap"), temp("every2.mcap"));
+    let (scans, _) = write_with(&all, Detail::ALL, 60, Outcome::Timeout);
+    write_with(
+        &every2,
+        Detail::Full { state_every: 2 },
+        60,
+        Outcome::Timeout,
+    );
+    let (a, d) = (
+        EpisodeLog::read(&all).unwrap(),
+        EpisodeLog::read(&every2).unwrap(),
+    );
+    assert_eq!(d.scans, a.scans, "every scan is kept");
+    assert_eq!(d.scans.len(), scans.len());
+    assert_eq!(d.states.len(), 31, "states at steps 0, 2, …, 60");
+    assert!(d.states.iter().all(|(t, _)| t % 20_000_000 == 0));
+    let pairs = |l: &EpisodeLog| -> Vec<(Vec<f32>, Action)> {
+        l.scan_command_pairs(1)
+            .map(|(s, c)| (s.to_vec(), c))
+            .collect()
+    };
+    assert_eq!(
+        pairs(&d),
+        pairs(&a),
+        "each scan keeps the command issued at its time"
+    );
+    for p in [all, every2] {
         std::fs::remove_file(p).unwrap();
     }
 }
