@@ -168,17 +168,18 @@ fn mcap_is_read_back_by_the_python_mcap_packages() {
     assert_eq!(ch["/control"][2], "json");
 
     let counts = &v["counts"];
+    // configs/collection.ron: scans every 8 steps, states, transforms and commands every 4.
     assert_eq!(
         counts["/ego/state"].as_u64(),
-        Some(steps + 1),
-        "state at t=0 and after every step"
+        Some(steps / 4 + 1),
+        "state at t=0 and every 4th step"
     );
-    assert_eq!(counts["/control"].as_u64(), Some(steps));
-    assert_eq!(counts["/tf"].as_u64(), Some(2 * (steps + 1)));
+    assert_eq!(counts["/control"].as_u64(), Some((steps - 1) / 4 + 1));
+    assert_eq!(counts["/tf"].as_u64(), Some(2 * (steps / 4 + 1)));
     assert_eq!(
         counts["/scan"].as_u64(),
-        Some(steps / 4 + 1),
-        "25 Hz scans (period 4) from t=0"
+        Some(steps / 8 + 1),
+        "12.5 Hz scans (period 8) from t=0"
     );
     assert_eq!(counts["/track"].as_u64(), Some(1));
     assert_eq!(counts["/events"].as_u64(), Some(2));

@@ -215,7 +215,7 @@ fn malformed_configs_and_overrides() {
         &["drive", "--configs", "no/such"],
         &["config directory no/such not found"],
     );
-    let overrides: [(&str, &[&str], &[&str]); 9] = [
+    let overrides: [(&str, &[&str], &[&str]); 11] = [
         (
             "unknown_key",
             &["collection.episodez=3"],

@@ -143,6 +143,9 @@ fn open_writer(
     let mut writer = mcap::WriteOptions::new()
         .compression(Some(mcap::Compression::Zstd))
         .compression_level(1)
+        // Message indexes are optional (readers fall back to the chunk's records) and were 7 %
+        // of a collection log and 13 % of a thin one; the chunk indexes stay.
+        .emit_message_indexes(false)
         .profile("")
         .library(format!("raceloop {}", env!("CARGO_PKG_VERSION")))
         .create(sink)
