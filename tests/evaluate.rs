@@ -1,6 +1,6 @@
 //! `raceloop evaluate` through the real binary: an evaluation directory is reused only for the
-//! same weights, settings and tracks, and a LiDAR that does not fit the model is refused before
-//! any episode runs.
+//! same weights, settings and tracks, a LiDAR that does not fit the model is refused before
+//! any episode runs, and a successful episode is logged thin while a failed one is kept in full.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -112,5 +112,72 @@ fn a_lidar_that_does_not_fit_the_model_is_refused_before_any_episode() {
         );
         assert!(!t.contains("panicked"), "{t}");
         assert!(!out.join("model").exists());
+    }
+}
+
+/// Message counts per topic of an MCAP, read by the independent Python `mcap` reader; `None`
+/// where `RACELOOP_PYTHON` is not set.
+fn counts(mcap: &Path) -> Option<serde_json::Value> {
+    let python = std::env::var("RACELOOP_PYTHON").ok()?;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/read_mcap.py");
+    let out = Command::new(python).arg(script).arg(mcap).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    Some(v["counts"].clone())
+}
+
+#[test]
+fn a_successful_episode_is_logged_thin_and_a_failed_one_in_full() {
+    let (ok, failed) = (
+        std::env::temp_dir().join(format!("raceloop-eval-thin-{}", std::process::id())),
+        std::env::temp_dir().join(format!("raceloop-eval-full-{}", std::process::id())),
+    );
+    for (out, extra) in [
+        (&ok, vec![]),
+        // No car averages 50 m/s: the episode times out, a failure.
+        (&failed, vec!["evaluation.min_average_speed=50"]),
+    ] {
+        let _ = std::fs::remove_dir_all(out);
+        let mut args = vec!["--track", "IMS", "--laps", "0.1"];
+        args.extend(extra);
+        let o = evaluate(out, &args);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let episode = |out: &Path| {
+        let dir = std::fs::read_dir(out.join("model/episodes"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let result: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("result.json")).unwrap())
+                .unwrap();
+        let log = raceloop_record::EpisodeLog::read(&dir.join("simulation.mcap")).unwrap();
+        (dir, result, log)
+    };
+    let (ok_dir, ok_result, ok_log) = episode(&ok);
+    let (failed_dir, failed_result, failed_log) = episode(&failed);
+    assert_eq!(ok_result["success"], true);
+    assert_eq!(failed_result["outcome"], "timeout");
+    let steps = |r: &serde_json::Value| r["steps"].as_u64().unwrap();
+    // Thin: states at 10 Hz (every 10th step), a scan per second.
+    assert!(ok_log.thin);
+    assert_eq!(ok_log.states.len() as u64, steps(&ok_result) / 10 + 1);
+    let seconds = steps(&ok_result) / 100;
+    assert_eq!(ok_log.scans.len() as u64, seconds + 1);
+    // Full: every step's state, every scan (25 Hz in evaluation).
+    assert!(!failed_log.thin);
+    assert_eq!(failed_log.states.len() as u64, steps(&failed_result) + 1);
+    assert_eq!(failed_log.scans.len() as u64, steps(&failed_result) / 4 + 1);
+    if let (Some(thin), Some(full)) = (
+        counts(&ok_dir.join("simulation.mcap")),
+        counts(&failed_dir.join("simulation.mcap")),
+    ) {
+        assert_eq!(thin["/ego/state"].as_u64(), Some(ok_log.states.len() as u64));
+        assert_eq!(full["/scan"].as_u64(), Some(failed_log.scans.len() as u64));
+    }
+    for out in [ok, failed] {
+        std::fs::remove_dir_all(out).unwrap();
     }
 }
