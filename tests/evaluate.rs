@@ -121,7 +121,11 @@ fn counts(mcap: &Path) -> Option<serde_json::Value> {
     let python = std::env::var("RACELOOP_PYTHON").ok()?;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/read_mcap.py");
     let out = Command::new(python).arg(script).arg(mcap).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     Some(v["counts"].clone())
 }
@@ -174,7 +178,10 @@ fn a_successful_episode_is_logged_thin_and_a_failed_one_in_full() {
         counts(&ok_dir.join("simulation.mcap")),
         counts(&failed_dir.join("simulation.mcap")),
     ) {
-        assert_eq!(thin["/ego/state"].as_u64(), Some(ok_log.states.len() as u64));
+        assert_eq!(
+            thin["/ego/state"].as_u64(),
+            Some(ok_log.states.len() as u64)
+        );
         assert_eq!(full["/scan"].as_u64(), Some(failed_log.scans.len() as u64));
     }
     for out in [ok, failed] {

@@ -119,7 +119,7 @@ pub struct EvaluationConfig {
     /// Write the MCAP (and config, result) of every model episode.
     pub record: bool,
     /// Write a successful episode's MCAP thin (states at 10 Hz, a scan per second: about
-    /// 0.3 MB per 2-lap episode instead of 12 MB); failed episodes are always written in full.
+    /// 1 MB per 2-lap episode instead of 15 MB); failed episodes are always written in full.
     /// Configs without the field write every episode in full.
     #[serde(default)]
     pub thin_successes: bool,

@@ -28,7 +28,7 @@ pub enum Detail {
     /// Every message if the episode does not reach its goal. If it does, a thin log: the track
     /// and events, the transforms, ego state and commands every [`THIN_STATE_PERIOD_NS`] and a
     /// scan every [`THIN_SCAN_PERIOD_NS`], marked by a [`THIN_METADATA`] metadata record. Both
-    /// logs are built in memory until the outcome is known (a 2-lap episode: about 12 MB).
+    /// logs are built in memory until the outcome is known (a 2-lap evaluation episode: about 15 MB).
     ThinOnSuccess,
 }
 
