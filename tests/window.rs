@@ -75,3 +75,39 @@ fn the_window_draws_the_track_the_car_and_the_panels() {
     assert!(red > 50, "the car and its beams: {red} px");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// In CI (`RACELOOP_REQUIRE_WINDOW_TEST`, set by `.ci/run`) a missing `xvfb-run` fails the
+/// window test; elsewhere the test says it skipped. Runs this test binary again with a `PATH`
+/// where nothing is found.
+#[test]
+fn a_missing_xvfb_fails_the_window_test_only_where_ci_requires_it() {
+    let empty = std::env::temp_dir().join(format!("raceloop-empty-path-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let run = |require: bool| {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "--exact",
+            "the_window_draws_the_track_the_car_and_the_panels",
+            "--nocapture",
+        ])
+        .env("PATH", &empty)
+        .env_remove("RACELOOP_REQUIRE_WINDOW_TEST");
+        if require {
+            cmd.env("RACELOOP_REQUIRE_WINDOW_TEST", "1");
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (passed, stderr) = run(true);
+    assert!(!passed, "CI must fail without Xvfb:\n{stderr}");
+    assert!(stderr.contains("xvfb-run is not installed"), "{stderr}");
+    let (passed, stderr) = run(false);
+    assert!(
+        passed && stderr.contains("skipped: xvfb-run is not installed"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&empty).unwrap();
+}
