@@ -29,8 +29,8 @@ fn main() {
     let crates: Vec<String> = ["bevy", "bevy_rapier2d", "burn", "mcap", "foxglove", "rayon"]
         .iter()
         .filter_map(|name| {
-            let at = lock.find(&format!("name = \"{name}\"\nversion = \""))?;
-            let rest = &lock[at + name.len() + 19..];
+            let key = format!("name = \"{name}\"\nversion = \"");
+            let rest = &lock[lock.find(&key)? + key.len()..];
             Some(format!("{name} {}", &rest[..rest.find('"')?]))
         })
         .collect();

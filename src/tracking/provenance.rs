@@ -53,3 +53,41 @@ impl Versions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The key crates' versions are those of `Cargo.lock`.
+    #[test]
+    fn crate_versions_come_from_the_lock_file() {
+        let lock = include_str!("../../Cargo.lock");
+        for entry in super::CRATES.split(", ") {
+            let (name, version) = entry.split_once(' ').unwrap();
+            assert!(
+                !version.trim().is_empty()
+                    && lock.contains(&format!("name = \"{name}\"\nversion = \"{version}\"")),
+                "`{entry}` in {}",
+                super::CRATES
+            );
+        }
+        assert!(super::CRATES.starts_with("bevy 0."), "{}", super::CRATES);
+    }
+
+    /// The build script reruns when any source changes, so that the dirty flag of a binary
+    /// built from edited, unstaged sources is never a stale `false`.
+    #[test]
+    fn the_build_script_reruns_on_any_source_change() {
+        let output = std::path::Path::new(env!("OUT_DIR"))
+            .parent()
+            .unwrap()
+            .join("output");
+        let text = std::fs::read_to_string(&output).unwrap();
+        for path in ["src", "crates", "configs", "Cargo.toml", ".git/index"] {
+            assert!(
+                text.lines()
+                    .any(|l| l == format!("cargo:rerun-if-changed={path}")),
+                "{}: no rerun on {path}:\n{text}",
+                output.display()
+            );
+        }
+    }
+}
