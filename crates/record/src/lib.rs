@@ -13,7 +13,8 @@
 //!   as `/control` (the training label);
 //! - `/events` `foxglove.Log`: the start and the outcome.
 //!
-//! [`McapLog`] writes them, [`EpisodeLog::read`] reads them back. A thin log
+//! [`McapLog`] writes them, [`EpisodeLog::read`] reads them back. "Every step" becomes every
+//! `state_every` steps with [`Detail::Full`] (collection logs: 25 Hz). A thin log
 //! ([`Detail::ThinOnSuccess`], for successful evaluation episodes) keeps the track and events,
 //! the transforms, ego state and commands at 10 Hz and one scan per second.
 
