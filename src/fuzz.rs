@@ -295,7 +295,7 @@ fn fuzz_mcap_reader() {
         raceloop_record::Detail::ALL,
     )
     .unwrap();
-    let mut expert = raceloop_sim::PurePursuit::new(config.expert.clone(), &track);
+    let mut expert = raceloop_sim::PurePursuit::new(config.expert.clone(), &track, &config.vehicle);
     for step in 1..=20 {
         let action = expert.act(&config.vehicle, &sim.observation().state);
         sim.step(action);

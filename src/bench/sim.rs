@@ -42,7 +42,7 @@ pub fn sim(args: &BenchSimArgs) -> Result<()> {
     config.episode.start.mode = StartMode::Grid;
     config.episode.laps = 1000.0;
     let track = Arc::new(Track::load(&args.track)?);
-    let mut expert = PurePursuit::new(config.expert.clone(), &track);
+    let mut expert = PurePursuit::new(config.expert.clone(), &track, &config.vehicle);
     let mut sim = Sim::new(track.clone(), config.clone())?;
     sim.reset(0);
 
@@ -130,7 +130,7 @@ fn expert_poses(track: &Arc<Track>, count: usize) -> Result<Vec<(DVec2, f64)>> {
     config.episode.start.mode = StartMode::Grid;
     config.episode.laps = 1000.0;
     config.lidar.period_steps = 1000;
-    let mut expert = PurePursuit::new(config.expert.clone(), track);
+    let mut expert = PurePursuit::new(config.expert.clone(), track, &config.vehicle);
     let mut sim = Sim::new(track.clone(), config.clone())?;
     sim.reset(0);
     let mut poses = Vec::with_capacity(count);

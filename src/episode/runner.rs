@@ -203,13 +203,17 @@ mod tests {
         let stop = AtomicBool::new(false);
         let ecs = run_episode(
             &job,
-            Driver::PurePursuit(PurePursuit::new(config.expert.clone(), &track)),
+            Driver::PurePursuit(PurePursuit::new(
+                config.expert.clone(),
+                &track,
+                &config.vehicle,
+            )),
             "expert",
             &stop,
         )
         .unwrap();
 
-        let mut expert = PurePursuit::new(config.expert.clone(), &track);
+        let mut expert = PurePursuit::new(config.expert.clone(), &track, &config.vehicle);
         let mut sim = Sim::new(track.clone(), config.clone()).unwrap();
         sim.reset(11);
         let outcome = loop {

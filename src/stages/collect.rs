@@ -162,7 +162,8 @@ pub fn collect(
         c.workers,
         "collect",
         |job| {
-            let expert = PurePursuit::new(job.config.expert.clone(), &job.track);
+            let expert =
+                PurePursuit::new(job.config.expert.clone(), &job.track, &job.config.vehicle);
             if c.steering_noise > 0.0 {
                 Driver::NoisyExpert(
                     expert,

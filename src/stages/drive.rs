@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Result;
+use raceloop_sim::speed_profile::lap_time;
 use raceloop_sim::{PurePursuit, Sim, SimConfig, StartMode, Track};
 
 /// The expert drives `laps` laps on `track` (a shipped name or a CSV path) from a `start` drawn
@@ -21,7 +22,7 @@ pub fn drive(
     config.episode.start.mode = start;
     config.validate()?;
     let track = Arc::new(Track::load(track)?);
-    let mut expert = PurePursuit::new(config.expert.clone(), &track);
+    let mut expert = PurePursuit::new(config.expert.clone(), &track, &config.vehicle);
     let mut sim = Sim::new(track.clone(), config.clone())?;
     sim.reset(seed);
     println!(
@@ -32,6 +33,20 @@ pub fn drive(
         laps,
         config.episode.start.mode
     );
+    if let Some(r) = &track.raceline {
+        println!(
+            "reference: the shipped raceline's speed profile laps in {:.2} s",
+            lap_time(&r.path, &r.speed)
+        );
+    }
+    if let (raceloop_sim::expert::ExpertSpeed::Friction { .. }, Some(v)) =
+        (config.expert.speed, expert.speed_profile())
+    {
+        println!(
+            "the expert's friction-limited profile over its path laps in {:.2} s (point mass)",
+            lap_time(expert.path(), v)
+        );
+    }
     let wall = std::time::Instant::now();
     let mut laps_seen = 0;
     let outcome = loop {

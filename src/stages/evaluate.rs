@@ -155,7 +155,13 @@ pub fn evaluate(
             &jobs("expert", e.record_expert),
             e.workers,
             "evaluate expert",
-            |job| Driver::PurePursuit(PurePursuit::new(job.config.expert.clone(), &job.track)),
+            |job| {
+                Driver::PurePursuit(PurePursuit::new(
+                    job.config.expert.clone(),
+                    &job.track,
+                    &job.config.vehicle,
+                ))
+            },
             "expert",
         )?
         .results

@@ -39,7 +39,11 @@ fn spawn_episode(world: &mut World) {
     };
     let driver = match settings.pilot {
         Pilot::Manual => Driver::Manual,
-        Pilot::PurePursuit => Driver::PurePursuit(PurePursuit::new(config.expert.clone(), &track)),
+        Pilot::PurePursuit => Driver::PurePursuit(PurePursuit::new(
+            config.expert.clone(),
+            &track,
+            &config.vehicle,
+        )),
         Pilot::Model => match Policy::load(&settings.model) {
             Ok(policy) => {
                 config.lidar.num_beams = policy.config().num_beams;
@@ -51,7 +55,11 @@ fn spawn_episode(world: &mut World) {
                     settings.model.display()
                 );
                 world.resource_mut::<ViewSettings>().pilot = Pilot::PurePursuit;
-                Driver::PurePursuit(PurePursuit::new(config.expert.clone(), &track))
+                Driver::PurePursuit(PurePursuit::new(
+                    config.expert.clone(),
+                    &track,
+                    &config.vehicle,
+                ))
             }
         },
     };

@@ -233,6 +233,7 @@ mod tests {
         let driver = crate::episode::plugin::Driver::PurePursuit(raceloop_sim::PurePursuit::new(
             config.expert.clone(),
             &track,
+            &config.vehicle,
         ));
         let result = crate::episode::runner::run_episode(
             &job,

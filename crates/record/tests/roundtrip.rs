@@ -28,7 +28,7 @@ fn write_with(
     let mut config = SimConfig::default();
     config.episode.start.mode = StartMode::Random;
     config.lidar.period_steps = 2;
-    let mut expert = PurePursuit::new(config.expert.clone(), &track);
+    let mut expert = PurePursuit::new(config.expert.clone(), &track, &config.vehicle);
     let mut sim = Sim::new(track.clone(), config.clone()).unwrap();
     sim.reset(7);
     let mut log = McapLog::create(path, &track, &config, 7, sim.start(), detail).unwrap();

@@ -49,6 +49,16 @@ pub enum ExpertSpeed {
         /// Cap, m/s.
         max: f64,
     },
+    /// A friction-limited profile over the path actually followed
+    /// ([`crate::speed_profile::speed_profile`]), read one lookahead ahead.
+    Friction {
+        /// `μ_eff / μ`: the fraction of the tire friction used for cornering.
+        mu_fraction: f64,
+        /// Cap, m/s.
+        max: f64,
+        /// Braking limit, m/s².
+        brake: f64,
+    },
 }
 
 /// Expert configuration (`configs/expert.ron`).
@@ -113,6 +123,17 @@ impl ExpertConfig {
                 "speed",
                 format!("needs scale > 0 and max > 0, found {scale}, {max}"),
             ),
+            ExpertSpeed::Friction {
+                mu_fraction,
+                max,
+                brake,
+            } if !(mu_fraction > 0.0 && mu_fraction <= 1.0 && max > 0.0 && brake > 0.0) => bad(
+                "speed",
+                format!(
+                    "Friction needs 0 < mu_fraction ≤ 1, max > 0 and brake > 0, found \
+                     {mu_fraction}, {max}, {brake}"
+                ),
+            ),
             _ => Ok(()),
         }
     }
@@ -124,21 +145,32 @@ impl ExpertConfig {
 pub struct PurePursuit {
     config: ExpertConfig,
     path: Arc<ClosedPath>,
-    /// Profile speed at each path point, m/s (raceline only).
+    /// Profile speed at each path point, m/s (the raceline's, or the friction-limited one).
     speed: Option<Arc<Vec<f64>>>,
     hint: Option<usize>,
 }
 
 impl PurePursuit {
-    /// A driver for `track`.
-    pub fn new(config: ExpertConfig, track: &Track) -> Self {
-        let (path, speed) = match (&track.raceline, config.path) {
+    /// A driver for `track` with the vehicle `params` (for a friction-limited speed profile).
+    pub fn new(config: ExpertConfig, track: &Track, params: &VehicleParams) -> Self {
+        let (path, mut speed) = match (&track.raceline, config.path) {
             (Some(r), ExpertPath::Raceline) => (
                 pulled_in(track, &r.path, config.edge_margin),
                 Some(Arc::new(r.speed.clone())),
             ),
             _ => (track.centerline.clone(), None),
         };
+        if let ExpertSpeed::Friction {
+            mu_fraction,
+            max,
+            brake,
+        } = config.speed
+        {
+            let mu_eff = mu_fraction * params.mu;
+            speed = Some(Arc::new(crate::speed_profile::speed_profile(
+                &path, params, mu_eff, max, brake,
+            )));
+        }
         Self {
             config,
             path: Arc::new(path),
@@ -150,6 +182,11 @@ impl PurePursuit {
     /// The path being followed.
     pub fn path(&self) -> &ClosedPath {
         &self.path
+    }
+
+    /// The speed at each point of [`Self::path`], m/s, where the speed command follows a profile.
+    pub fn speed_profile(&self) -> Option<&[f64]> {
+        self.speed.as_deref().map(Vec::as_slice)
     }
 
     /// Forgets the position on the path (call at every episode reset).
@@ -191,6 +228,22 @@ impl PurePursuit {
                 (profile[f.segment] * scale).min(max)
             }
             (ExpertSpeed::Profile { max, .. }, None) => max,
+            (
+                ExpertSpeed::Friction {
+                    max, mu_fraction, ..
+                },
+                Some(profile),
+            ) => {
+                // Also within the friction limit on the arc that this command steers (which
+                // the profile does not know while the car merges onto the path).
+                let (i, _) = self.path.locate(f.s + self.lookahead(state.v));
+                let kappa = steering.clamp(params.s_min, params.s_max).tan() / params.wheelbase();
+                let arc = (mu_fraction * params.mu * crate::speed_profile::G
+                    / kappa.abs().max(1e-9))
+                .sqrt();
+                profile[f.segment].min(profile[i]).min(max).min(arc)
+            }
+            (ExpertSpeed::Friction { max, .. }, None) => max,
         };
         Action {
             steering: steering.clamp(params.s_min, params.s_max),

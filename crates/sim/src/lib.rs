@@ -10,7 +10,7 @@
 //!
 //! let track = Arc::new(Track::load("Austin")?);
 //! let config = SimConfig::default();
-//! let mut expert = PurePursuit::new(config.expert.clone(), &track);
+//! let mut expert = PurePursuit::new(config.expert.clone(), &track, &config.vehicle);
 //! let mut sim = Sim::new(track.clone(), config)?;
 //! sim.reset(42);
 //! let outcome = loop {
@@ -29,6 +29,7 @@ pub mod error;
 pub mod expert;
 pub mod lidar;
 pub mod simulator;
+pub mod speed_profile;
 pub mod start;
 pub mod track;
 pub mod vehicle;

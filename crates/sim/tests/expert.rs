@@ -7,7 +7,7 @@ use raceloop_sim::track::shipped_names;
 use raceloop_sim::{Outcome, PurePursuit, Sim, SimConfig, StartMode, Track};
 
 fn drive(track: &Arc<Track>, config: &SimConfig, seed: u64) -> (Outcome, Sim) {
-    let mut expert = PurePursuit::new(config.expert.clone(), track);
+    let mut expert = PurePursuit::new(config.expert.clone(), track, &config.vehicle);
     let mut sim = Sim::new(track.clone(), config.clone()).unwrap();
     sim.reset(seed);
     loop {
@@ -98,7 +98,7 @@ fn same_seed_same_trajectory_and_scans_bit_for_bit() {
     config.episode.laps = 0.1;
     let track = Arc::new(Track::load("Montreal").unwrap());
     let run = |seed: u64| {
-        let mut expert = PurePursuit::new(config.expert.clone(), &track);
+        let mut expert = PurePursuit::new(config.expert.clone(), &track, &config.vehicle);
         let mut sim = Sim::new(track.clone(), config.clone()).unwrap();
         sim.reset(seed);
         let mut trace: Vec<u64> = Vec::new();
@@ -116,4 +116,53 @@ fn same_seed_same_trajectory_and_scans_bit_for_bit() {
     assert!(a.len() > 100_000);
     assert_eq!(a, run(7), "same seed");
     assert_ne!(a, run(8), "another seed");
+}
+
+/// The friction-limited expert (`Friction`, μ_eff = 0.75 μ) completes 2 laps on every shipped
+/// track from the grid, each lap at least 1.6× faster than at the fixed 3.5 m/s, and slower
+/// than its own point-mass profile (which ignores the merge from the grid and the tire).
+#[test]
+fn the_friction_limited_expert_races_two_laps_on_every_track() {
+    use raceloop_sim::expert::ExpertSpeed;
+    use raceloop_sim::speed_profile::lap_time;
+    let mut fixed = SimConfig::default();
+    fixed.episode.start.mode = StartMode::Grid;
+    fixed.lidar.period_steps = 10;
+    let mut racing = fixed.clone();
+    racing.expert.speed = ExpertSpeed::Friction {
+        mu_fraction: 0.75,
+        max: 8.0,
+        brake: 9.51,
+    };
+    racing.validate().unwrap();
+    for name in shipped_names() {
+        let track = Arc::new(Track::load(name).unwrap());
+        let (outcome, sim) = drive(&track, &racing, 1);
+        assert_eq!(outcome, Outcome::GoalReached, "{name}");
+        let (_, slow) = drive(&track, &fixed, 1);
+        let (race_lap, fixed_lap) = (sim.stats().lap_times[1], slow.stats().lap_times[1]);
+        let expert = PurePursuit::new(racing.expert.clone(), &track, &racing.vehicle);
+        let bound = lap_time(expert.path(), expert.speed_profile().unwrap());
+        println!(
+            "{name}: {race_lap:.2} s racing, {fixed_lap:.2} s at 3.5 m/s, profile {bound:.2} s"
+        );
+        assert!(
+            race_lap * 1.6 < fixed_lap,
+            "{name}: {race_lap} s vs {fixed_lap} s"
+        );
+        assert!(
+            race_lap > bound,
+            "{name}: {race_lap} s beats the profile's {bound} s"
+        );
+    }
+    racing.expert.speed = ExpertSpeed::Friction {
+        mu_fraction: 1.5,
+        max: 8.0,
+        brake: 9.51,
+    };
+    let e = racing.validate().unwrap_err().to_string();
+    assert!(
+        e.contains("expert.speed") && e.contains("mu_fraction"),
+        "{e}"
+    );
 }
