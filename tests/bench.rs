@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::process::Command;
 
+mod common;
+
 fn raceloop(root: &Path, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_raceloop"))
         .args(args)
@@ -41,12 +43,10 @@ fn the_epoch_time_of_a_dataset_is_labelled_an_estimate() {
         ],
     );
     raceloop(&root, &["extract", &run, "--datasets", &datasets]);
-    let version = std::fs::read_dir(&datasets)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .find(|n| !n.ends_with(".dvc") && !n.starts_with('.'))
-        .unwrap();
-    let dataset = format!("{datasets}/{version}");
+    let dataset = format!(
+        "{datasets}/{}",
+        common::dataset_version(Path::new(&datasets))
+    );
     let args = [
         "bench",
         "train",

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+
 fn evaluate(out: &Path, extra: &[&str]) -> Output {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     Command::new(env!("CARGO_BIN_EXE_raceloop"))
@@ -119,14 +121,7 @@ fn a_lidar_that_does_not_fit_the_model_is_refused_before_any_episode() {
 /// where `RACELOOP_PYTHON` is not set.
 fn counts(mcap: &Path) -> Option<serde_json::Value> {
     let python = std::env::var("RACELOOP_PYTHON").ok()?;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/read_mcap.py");
-    let out = Command::new(python).arg(script).arg(mcap).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = common::python_json(&python, "read_mcap.py", &[mcap.as_os_str()]);
     Some(v["counts"].clone())
 }
 

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 
+mod common;
+
 const KILLS_PER_STAGE: usize = 5;
 const KILL_SEED: u64 = 15_11;
 
@@ -84,7 +86,14 @@ fn outputs(stage: &str, root: &Path) -> BTreeMap<String, Vec<u8>> {
         _ => root.join("eval"),
     };
     let mut files = BTreeMap::new();
-    for (path, rel) in raceloop_files_under(&dir) {
+    // Every file, temporary ones that a kill left behind included: they must not outlive the
+    // rerun. A stage that wrote nothing has no directory.
+    let listed = if dir.exists() {
+        raceloop_files::files_under(&dir, &dir).unwrap()
+    } else {
+        Vec::new()
+    };
+    for (path, rel) in listed {
         let name = rel.rsplit('/').next().unwrap().to_string();
         let bytes = std::fs::read(&path).unwrap();
         let kept = match name.as_str() {
@@ -115,33 +124,6 @@ fn without_times(bytes: &[u8]) -> Vec<u8> {
         .into_bytes()
 }
 
-/// Files under `dir`, recursively, with `/`-separated paths relative to it (temporary files
-/// that a kill left behind included: they must not outlive the rerun).
-fn raceloop_files_under(dir: &Path) -> Vec<(PathBuf, String)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let rel = path
-                    .strip_prefix(dir)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                out.push((path, rel));
-            }
-        }
-    }
-    out.sort_by(|a, b| a.1.cmp(&b.1));
-    out
-}
-
 fn differences(a: &BTreeMap<String, Vec<u8>>, b: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
     let mut diff: Vec<String> = a
         .iter()
@@ -161,11 +143,7 @@ fn every_stage_survives_kills_and_reruns_to_identical_outputs() {
     for stage in stages {
         wall.insert(stage, run(command(stage, &reference, &reference, &dataset)));
         if stage == "extract" {
-            dataset = std::fs::read_dir(reference.join("datasets"))
-                .unwrap()
-                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .find(|n| !n.ends_with(".dvc") && !n.starts_with('.'))
-                .expect("a dataset version");
+            dataset = common::dataset_version(&reference.join("datasets"));
         }
     }
     let expected: BTreeMap<&str, _> = stages
