@@ -204,11 +204,19 @@ fn mcap_is_read_back_by_the_python_mcap_packages() {
         config.contains(&format!("x: {x0}")),
         "start x {x0} in config.ron"
     );
+    // The last state logged is at the last step that is a multiple of 4: at most 3 steps of
+    // 0.01 s at the profile's 8 m/s cap before the end.
+    let gap = result["progress_m"].as_f64().unwrap() - v["last_ego"]["progress"].as_f64().unwrap();
     assert!(
-        (v["last_ego"]["progress"].as_f64().unwrap() - result["progress_m"].as_f64().unwrap())
-            .abs()
-            < 1e-9
+        (0.0..=3.0 * 0.01 * 8.0).contains(&gap),
+        "progress gap {gap} m"
     );
+    if steps.is_multiple_of(4) {
+        assert!(
+            gap.abs() < 1e-9,
+            "progress gap {gap} m at a logged last step"
+        );
+    }
     assert!(
         v["events"][1]
             .as_str()

@@ -335,8 +335,18 @@ mod tests {
             params.contains(&("training.lr".into(), "0.001".into())),
             "{params:?}"
         );
-        assert!(params.contains(&("expert.speed.Fixed".into(), "3.5".into())));
+        assert!(
+            params.contains(&("expert.speed.Friction.mu_fraction".into(), "0.75".into())),
+            "{params:?}"
+        );
         assert!(params.contains(&("training.loss".into(), "Mse".into())));
+        let steering_only = load(&["experiment=steering_only"]).unwrap();
+        assert!(
+            steering_only
+                .params()
+                .contains(&("expert.speed.Fixed".into(), "3.5".into()))
+        );
+        assert_eq!(steering_only.config.model.outputs, 1);
     }
 
     #[test]

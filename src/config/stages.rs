@@ -32,6 +32,10 @@ pub struct CollectionConfig {
     pub steering_noise: f64,
     /// Time constant of that noise, s.
     pub steering_noise_tau: f64,
+    /// Above this speed (m/s) the noise is scaled by `(speed_ref/v)²`, so that the lateral
+    /// acceleration it causes stays that at this speed (0 = unscaled; configs without the field).
+    #[serde(default)]
+    pub steering_noise_speed: f64,
 }
 
 impl CollectionConfig {

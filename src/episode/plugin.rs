@@ -52,30 +52,41 @@ pub trait ScanPolicy: Send + Sync {
 /// Correlated Gaussian steering noise added to the expert's command (DART: Laskey et al.,
 /// "DART: Noise Injection for Robust Imitation Learning", CoRL 2017), so that demonstrations
 /// include recoveries. A first-order Gauss–Markov process: `n ← a·n + √(1−a²)·σ·ε`, `a = e^(−dt/τ)`.
+/// Above `reference_speed` the added steering is scaled by `(reference_speed/v)²`, so that the
+/// lateral acceleration it causes (≈ v²·δ/L) stays that of `σ` at the reference speed.
 #[derive(Debug, Clone)]
 pub struct SteeringNoise {
     rng: rand_xoshiro::Xoshiro256PlusPlus,
     std: f64,
     a: f64,
     value: f64,
+    reference_speed: f64,
 }
 
 impl SteeringNoise {
-    /// Noise of standard deviation `std` (rad) and time constant `tau` (s) at step `dt` (s), drawn from `seed`.
-    pub fn new(seed: u64, std: f64, tau: f64, dt: f64) -> Self {
+    /// Noise of standard deviation `std` (rad) and time constant `tau` (s) at step `dt` (s), drawn
+    /// from `seed`, scaled down above `reference_speed` (m/s; 0 = never).
+    pub fn new(seed: u64, std: f64, tau: f64, dt: f64, reference_speed: f64) -> Self {
         use rand::SeedableRng;
         Self {
             rng: rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x4441_5254),
             std,
             a: (-dt / tau.max(dt)).exp(),
             value: 0.0,
+            reference_speed,
         }
     }
 
-    fn next(&mut self) -> f64 {
+    /// The next steering offset (rad) at speed `v` (m/s).
+    fn next(&mut self, v: f64) -> f64 {
         let e: f64 = rand::Rng::sample(&mut self.rng, rand_distr::StandardNormal);
         self.value = self.a * self.value + (1.0 - self.a * self.a).sqrt() * self.std * e;
-        self.value
+        let v = v.abs();
+        if self.reference_speed > 0.0 && v > self.reference_speed {
+            self.value * (self.reference_speed / v).powi(2)
+        } else {
+            self.value
+        }
     }
 }
 
@@ -171,7 +182,12 @@ pub fn car_bundle(
     let vehicle = Vehicle::new(config.vehicle.clone(), start_state(&start));
     let mut sensor = LidarSensor::new(raceloop_sim::Lidar::new(config.lidar.clone()), seed);
     sensor.sense(track, vehicle.state(), 0);
-    let mut tracker = EpisodeTracker::new(track, &config.episode, vehicle.state().position());
+    let mut tracker = EpisodeTracker::new(
+        track,
+        &config.episode,
+        vehicle.state(),
+        car_half(&config.vehicle),
+    );
     tracker.judge(track, vehicle.state(), car_half(&config.vehicle));
     let scan = Scan {
         ranges: sensor.ranges().to_vec(),
@@ -210,7 +226,8 @@ fn drive(
                 label.0 = Some(clean);
                 let p = body.0.params();
                 command.0 = Action {
-                    steering: (clean.steering + noise.next()).clamp(p.s_min, p.s_max),
+                    steering: (clean.steering + noise.next(body.0.state().v))
+                        .clamp(p.s_min, p.s_max),
                     speed: clean.speed,
                 };
             }
@@ -232,8 +249,9 @@ fn step(
         }
         let before = body.0.state().position();
         body.0.step(command.0, dt);
-        let after = body.0.state().position();
-        episode.tracker.advance(&track.0, before, after, dt);
+        episode
+            .tracker
+            .advance(&track.0, before, body.0.state(), dt);
     }
 }
 

@@ -30,6 +30,12 @@ pub struct EpisodeResult {
     pub max_abs_deviation_m: f64,
     /// Checkpoints passed (every 10 % of a lap).
     pub checkpoints: u32,
+    /// Peak |lateral acceleration| of the centre of gravity, normal to its velocity, m/s².
+    #[serde(default)]
+    pub peak_lateral_acceleration_mps2: f64,
+    /// Least clearance between the car's side and the track edge (Frenet frame), m.
+    #[serde(default)]
+    pub min_wall_clearance_m: f64,
     /// Physics steps.
     pub steps: u64,
     /// Episode seed.
@@ -63,6 +69,8 @@ impl EpisodeResult {
             mean_abs_deviation_m: s.mean_abs_deviation,
             max_abs_deviation_m: s.max_abs_deviation,
             checkpoints: s.checkpoints,
+            peak_lateral_acceleration_mps2: s.peak_lateral_acceleration,
+            min_wall_clearance_m: s.min_wall_clearance,
             steps: s.steps,
             seed,
             track: track.into(),

@@ -38,6 +38,13 @@ pub struct Aggregate {
     pub mean_abs_deviation_m: f64,
     /// Mean checkpoints passed (every 10 % of a lap).
     pub mean_checkpoints: f64,
+    /// Peak |lateral acceleration| over the episodes, m/s².
+    #[serde(default)]
+    pub peak_lateral_acceleration_mps2: f64,
+    /// Least clearance between the car's side and the track edge over the episodes, m
+    /// (0 when there are none).
+    #[serde(default)]
+    pub min_wall_clearance_m: f64,
     /// Total physics steps.
     pub steps: u64,
 }
@@ -49,6 +56,7 @@ impl Aggregate {
         let n = results.len().max(1) as f64;
         let mut a = Aggregate {
             episodes: results.len(),
+            min_wall_clearance_m: if results.is_empty() { 0.0 } else { f64::MAX },
             ..Default::default()
         };
         let (mut lap_sum, mut laps) = (0.0, 0usize);
@@ -61,6 +69,10 @@ impl Aggregate {
             a.mean_progress_fraction += (r.progress_m / r.goal_m).clamp(0.0, 1.0) / n;
             a.mean_abs_deviation_m += r.mean_abs_deviation_m / n;
             a.mean_checkpoints += r.checkpoints as f64 / n;
+            a.peak_lateral_acceleration_mps2 = a
+                .peak_lateral_acceleration_mps2
+                .max(r.peak_lateral_acceleration_mps2);
+            a.min_wall_clearance_m = a.min_wall_clearance_m.min(r.min_wall_clearance_m);
             a.steps += r.steps;
             lap_sum += r.lap_times_s.iter().sum::<f64>();
             laps += r.lap_times_s.len();

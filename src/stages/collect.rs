@@ -46,12 +46,13 @@ pub struct RunInfo {
 pub fn default_dir(c: &CollectionConfig, sim: &SimConfig, tracks: &[Arc<Track>]) -> PathBuf {
     let names: Vec<String> = tracks.iter().map(|t| t.name.clone()).collect();
     let key = format!(
-        "{}|{}|{}|{}|{}|{}",
+        "{}|{}|{}|{}|{}|{}|{}",
         c.episodes,
         c.seed,
         names.join(","),
         c.steering_noise,
         c.steering_noise_tau,
+        c.steering_noise_speed,
         sim.to_ron()
     );
     PathBuf::from("runs").join(format!("collect-{}", digest(&key)))
@@ -172,6 +173,7 @@ pub fn collect(
                         c.steering_noise,
                         c.steering_noise_tau,
                         job.config.sim.dt,
+                        c.steering_noise_speed,
                     ),
                 )
             } else {

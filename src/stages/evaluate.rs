@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result, bail};
 use raceloop_learn::Policy;
 use raceloop_record::Detail;
+use raceloop_sim::speed_profile::lap_time;
 use raceloop_sim::{PurePursuit, SimConfig, Track};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -29,6 +30,10 @@ pub struct TrackMetrics {
     pub aggregate: Aggregate,
     /// `mean_lap_time_s` over the expert's on the same track and seeds.
     pub lap_time_ratio_to_expert: Option<f64>,
+    /// `mean_lap_time_s` over the shipped raceline's reference lap time (its speed profile
+    /// integrated over one lap); `None` where the track ships no raceline.
+    #[serde(default)]
+    pub lap_time_ratio_to_reference: Option<f64>,
 }
 
 impl std::ops::Deref for TrackMetrics {
@@ -44,6 +49,7 @@ impl From<Aggregate> for TrackMetrics {
         Self {
             aggregate,
             lap_time_ratio_to_expert: None,
+            lap_time_ratio_to_reference: None,
         }
     }
 }
@@ -59,6 +65,9 @@ pub struct EvaluationSummary {
     pub model_per_track: BTreeMap<String, TrackMetrics>,
     /// Per track, the expert's metrics (reference).
     pub expert_per_track: BTreeMap<String, TrackMetrics>,
+    /// Per track with a shipped raceline, its reference lap time, s.
+    #[serde(default)]
+    pub reference_lap_time_s: BTreeMap<String, f64>,
     /// Over all tracks, the model.
     pub model_overall: TrackMetrics,
     /// Over all tracks, the expert.
@@ -169,7 +178,19 @@ pub fn evaluate(
         Vec::new()
     };
     let mut model_per_track = per_track(&model_results);
-    let expert_per_track = per_track(&expert_results);
+    let mut expert_per_track = per_track(&expert_results);
+    let reference_lap_time_s: BTreeMap<String, f64> = tracks
+        .iter()
+        .filter_map(|t| {
+            let r = t.raceline.as_ref()?;
+            Some((t.name.clone(), lap_time(&r.path, &r.speed)))
+        })
+        .collect();
+    for (track, m) in model_per_track.iter_mut().chain(&mut expert_per_track) {
+        if let (Some(l), Some(r)) = (m.mean_lap_time_s, reference_lap_time_s.get(track)) {
+            m.lap_time_ratio_to_reference = Some(l / r);
+        }
+    }
     let mut meeting = 0;
     for (track, m) in &mut model_per_track {
         if let (Some(ml), Some(el)) = (
@@ -190,6 +211,7 @@ pub fn evaluate(
             .then(|| Aggregate::of(&expert_results).into()),
         model_per_track,
         expert_per_track,
+        reference_lap_time_s,
         tracks_meeting_target: meeting,
         wall_time_s: t0.elapsed().as_secs_f64(),
     };
@@ -289,6 +311,9 @@ fn table_csv(s: &EvaluationSummary) -> Result<Vec<u8>> {
         "mean_progress_pct",
         "mean_lap_time_s",
         "lap_time_ratio_to_expert",
+        "lap_time_ratio_to_reference",
+        "peak_lateral_acceleration_mps2",
+        "min_wall_clearance_m",
         "mean_abs_deviation_m",
         "mean_checkpoints",
     ])?;
@@ -311,6 +336,10 @@ fn table_csv(s: &EvaluationSummary) -> Result<Vec<u8>> {
                 .map_or(String::new(), |x| format!("{x:.3}")),
             m.lap_time_ratio_to_expert
                 .map_or(String::new(), |x| format!("{x:.3}")),
+            m.lap_time_ratio_to_reference
+                .map_or(String::new(), |x| format!("{x:.3}")),
+            format!("{:.2}", m.peak_lateral_acceleration_mps2),
+            format!("{:.3}", m.min_wall_clearance_m),
             format!("{:.3}", m.mean_abs_deviation_m),
             format!("{:.2}", m.mean_checkpoints),
         ])?;
@@ -318,26 +347,38 @@ fn table_csv(s: &EvaluationSummary) -> Result<Vec<u8>> {
     Ok(w.into_inner()?)
 }
 
-/// The per-track table as text.
+/// The per-track table as text: the model's success, progress, mean lap time and its ratios to
+/// the expert's (same seeds) and to the raceline reference, peak lateral acceleration, least wall
+/// clearance and failures, with the expert's success.
 pub fn table(s: &EvaluationSummary) -> String {
+    let pct = |x: Option<f64>| x.map_or("-".into(), |x| format!("{:.1}%", 100.0 * x));
     let mut out = format!(
-        "{:<14} {:>8} {:>9} {:>10} {:>8} {:>9} {:>8}  failures\n",
-        "track", "success", "progress", "lap time", "vs exp.", "expert", "mean|d|"
+        "{:<14} {:>8} {:>9} {:>10} {:>8} {:>8} {:>9} {:>8} {:>7}  failures\n",
+        "track",
+        "success",
+        "progress",
+        "lap time",
+        "vs exp.",
+        "vs ref.",
+        "peak a_y",
+        "clear.",
+        "expert"
     );
     for (t, m) in &s.model_per_track {
         let ex = s.expert_per_track.get(t);
         let failures: Vec<String> = m.failures().map(|(k, v)| format!("{k} {v}")).collect();
         out += &format!(
-            "{:<14} {:>7.0}% {:>8.0}% {:>10} {:>8} {:>8} {:>8.3}  {}\n",
+            "{:<14} {:>7.0}% {:>8.0}% {:>10} {:>8} {:>8} {:>9} {:>8} {:>7}  {}\n",
             t,
             100.0 * m.success_rate,
             100.0 * m.mean_progress_fraction,
             m.mean_lap_time_s
                 .map_or("-".into(), |x| format!("{x:.2} s")),
-            m.lap_time_ratio_to_expert
-                .map_or("-".into(), |x| format!("{:.1}%", 100.0 * x)),
+            pct(m.lap_time_ratio_to_expert),
+            pct(m.lap_time_ratio_to_reference),
+            format!("{:.1} m/s²", m.peak_lateral_acceleration_mps2),
+            format!("{:.2} m", m.min_wall_clearance_m),
             ex.map_or("-".into(), |x| format!("{:.0}%", 100.0 * x.success_rate)),
-            m.mean_abs_deviation_m,
             failures.join(", ")
         );
     }

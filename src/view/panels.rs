@@ -554,18 +554,31 @@ fn evaluation_panel(
                 s.model_per_track.len()
             ));
             egui::Grid::new("per_track").striped(true).show(ui, |ui| {
-                ui.strong("track");
-                ui.strong("success");
-                ui.strong("lap time vs expert");
-                ui.strong("failures (click to replay)");
+                let pct = |x: Option<f64>| x.map_or("-".into(), |r| format!("{:.0} %", 100.0 * r));
+                for header in [
+                    "track",
+                    "success",
+                    "lap time",
+                    "vs expert",
+                    "vs raceline",
+                    "peak a_y",
+                    "clearance",
+                    "failures (click to replay)",
+                ] {
+                    ui.strong(header);
+                }
                 ui.end_row();
                 for (name, m) in &s.model_per_track {
                     ui.label(name);
                     ui.label(format!("{:.0} %", 100.0 * m.success_rate));
                     ui.label(
-                        m.lap_time_ratio_to_expert
-                            .map_or("-".into(), |r| format!("{:.0} %", 100.0 * r)),
+                        m.mean_lap_time_s
+                            .map_or("-".into(), |t| format!("{t:.2} s")),
                     );
+                    ui.label(pct(m.lap_time_ratio_to_expert));
+                    ui.label(pct(m.lap_time_ratio_to_reference));
+                    ui.label(format!("{:.1} m/s²", m.peak_lateral_acceleration_mps2));
+                    ui.label(format!("{:.2} m", m.min_wall_clearance_m));
                     ui.horizontal(|ui| {
                         for (seed, mcap) in e.failures.get(name).into_iter().flatten() {
                             if ui.small_button(seed.to_string()).clicked() {

@@ -118,12 +118,21 @@ pub struct EpisodeStats {
     pub mean_abs_deviation: f64,
     /// Max |lateral offset| from the centerline, m.
     pub max_abs_deviation: f64,
+    /// Peak |lateral acceleration| of the centre of gravity, normal to its velocity, m/s².
+    #[serde(default)]
+    pub peak_lateral_acceleration: f64,
+    /// Least clearance between the car's side and the track edge, m: `min(w_left − d,
+    /// w_right + d) − half_width` in the centerline's Frenet frame (negative once it overhangs).
+    #[serde(default)]
+    pub min_wall_clearance: f64,
 }
 
 /// Progress, laps, deviation, time and the outcome of one episode, updated once per step.
 #[derive(Clone, Debug)]
 pub struct EpisodeTracker {
     frenet: Frenet,
+    half_width: f64,
+    velocity: DVec2,
     time: f64,
     time_limit: f64,
     stats: EpisodeStats,
@@ -132,24 +141,52 @@ pub struct EpisodeTracker {
 }
 
 impl EpisodeTracker {
-    /// Starts tracking a car at `position` (m) under `rules`.
-    pub fn new(track: &Track, rules: &EpisodeConfig, position: DVec2) -> Self {
+    /// Starts tracking a car of footprint half extents `half` (m, x along the heading, y to the
+    /// left) in `state` under `rules`.
+    pub fn new(track: &Track, rules: &EpisodeConfig, state: &VehicleState, half: DVec2) -> Self {
         let goal = rules.laps * track.centerline.length();
-        Self {
-            frenet: track.centerline.project(position),
+        let frenet = track.centerline.project(state.position());
+        let mut tracker = Self {
+            frenet,
+            half_width: half.y,
+            velocity: DVec2::ZERO,
             time: 0.0,
             time_limit: goal / rules.min_average_speed,
             stats: EpisodeStats {
                 goal,
+                min_wall_clearance: f64::MAX,
                 ..Default::default()
             },
             deviation_sum: 0.0,
             outcome: None,
-        }
+        };
+        tracker.measure(track, state, None);
+        tracker
     }
 
-    /// Accounts one step of `dt` seconds in which the car moved from `before` to `after` (m).
-    pub fn advance(&mut self, track: &Track, before: DVec2, after: DVec2, dt: f64) {
+    /// Updates the clearance and, given the step `dt` (s), the lateral acceleration: the change
+    /// of the centre of gravity's velocity vector `v·(cos(ψ+β), sin(ψ+β))` over the step, normal
+    /// to that velocity (`v·ψ̇` alone overstates it while the slip angle β changes).
+    fn measure(&mut self, track: &Track, state: &VehicleState, dt: Option<f64>) {
+        let (wr, wl) = track.widths_at(self.frenet.s);
+        let d = self.frenet.d;
+        let s = &mut self.stats;
+        s.min_wall_clearance = s
+            .min_wall_clearance
+            .min((wl - d).min(wr + d) - self.half_width);
+        let velocity = state.v * DVec2::from_angle(state.yaw + state.slip);
+        if let Some(dt) = dt {
+            let normal = DVec2::from_angle(state.yaw + state.slip).perp();
+            let a_y = ((velocity - self.velocity) / dt).dot(normal).abs();
+            s.peak_lateral_acceleration = s.peak_lateral_acceleration.max(a_y);
+        }
+        self.velocity = velocity;
+    }
+
+    /// Accounts one step of `dt` seconds in which the car moved from `before` (m) to `after`.
+    pub fn advance(&mut self, track: &Track, before: DVec2, after: &VehicleState, dt: f64) {
+        let after_state = after;
+        let after = after.position();
         self.time += dt;
         let prev = self.frenet;
         self.frenet = track.centerline.project_near(after, prev.segment, 16);
@@ -174,6 +211,7 @@ impl EpisodeTracker {
         s.checkpoints = s
             .checkpoints
             .max((s.progress.max(0.0) / (0.1 * lap)).floor() as u32);
+        self.measure(track, after_state, Some(dt));
     }
 
     /// Decides whether the episode has ended, in this order: `collision` (the footprint `half`

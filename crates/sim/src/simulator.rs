@@ -86,7 +86,12 @@ impl Sim {
         Ok(Self {
             vehicle: Vehicle::new(config.vehicle.clone(), start_state(&start)),
             sensor: LidarSensor::new(Lidar::new(config.lidar.clone()), 0),
-            tracker: EpisodeTracker::new(&track, &config.episode, DVec2::new(start.x, start.y)),
+            tracker: EpisodeTracker::new(
+                &track,
+                &config.episode,
+                &start_state(&start),
+                car_half(&config.vehicle),
+            ),
             track,
             config,
             start,
@@ -106,7 +111,8 @@ impl Sim {
         self.tracker = EpisodeTracker::new(
             &self.track,
             &self.config.episode,
-            DVec2::new(pose.x, pose.y),
+            self.vehicle.state(),
+            car_half(&self.config.vehicle),
         );
         self.start = pose;
         self.sensor.sense(&self.track, self.vehicle.state(), 0);
@@ -128,7 +134,7 @@ impl Sim {
         self.vehicle.step(action, self.config.sim.dt);
         let state = *self.vehicle.state();
         self.tracker
-            .advance(&self.track, before, state.position(), self.config.sim.dt);
+            .advance(&self.track, before, &state, self.config.sim.dt);
         self.sensor
             .sense(&self.track, &state, self.tracker.stats().steps);
         self.tracker
