@@ -297,7 +297,7 @@ fn bad_overrides_fail_before_anything_runs() {
     );
     let e = failure(&dir, &["collect", "experiment=nope"]);
     assert!(
-        e.contains("experiments: data_collection_parallel, quick"),
+        e.contains("experiments: cross_track, data_collection_parallel, quick, steering_only"),
         "{e}"
     );
     let e = failure(&dir, &["collect", "--configs", "no/such/dir"]);

@@ -90,12 +90,20 @@ const AREAS: [(&str, &str, AreaParser); 10] = [
 ];
 
 /// Shipped experiment files (`configs/experiment/NAME.ron`), used where the directory has none.
-const EXPERIMENTS: [(&str, &str); 2] = [
+const EXPERIMENTS: [(&str, &str); 4] = [
     (
         "data_collection_parallel",
         include_str!("../../configs/experiment/data_collection_parallel.ron"),
     ),
     ("quick", include_str!("../../configs/experiment/quick.ron")),
+    (
+        "steering_only",
+        include_str!("../../configs/experiment/steering_only.ron"),
+    ),
+    (
+        "cross_track",
+        include_str!("../../configs/experiment/cross_track.ron"),
+    ),
 ];
 
 /// An experiment file: a named set of overrides applied before the command line's.
@@ -434,7 +442,7 @@ mod tests {
         assert_eq!(r.overrides[0], "experiment=data_collection_parallel");
         let e = format!("{:#}", load(&["experiment=nope"]).unwrap_err());
         assert!(
-            e.contains("experiments: data_collection_parallel, quick"),
+            e.contains("experiments: cross_track, data_collection_parallel, quick, steering_only"),
             "{e}"
         );
     }

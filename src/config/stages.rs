@@ -133,6 +133,12 @@ pub struct EvaluationConfig {
     pub expert_reference: bool,
     /// Parallel episodes; 0 = all cores.
     pub workers: usize,
+    /// `raceloop pipeline` only: 0 = one pipeline on `collection.tracks` and `tracks`; N > 1 =
+    /// N cross-track folds over the shipped tracks (the tracks in name order, track i in fold
+    /// i mod N): fold k collects and trains on the other folds' tracks and evaluates on its own
+    /// (`experiment=cross_track`). Configs without the field use 0.
+    #[serde(default)]
+    pub cross_track_folds: usize,
 }
 
 impl EvaluationConfig {

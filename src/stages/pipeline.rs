@@ -198,12 +198,166 @@ impl Stages<'_> {
 }
 
 /// Runs the whole loop as version `version` (the `--version` name, suffixed by the job number
-/// in a sweep) into `plan.out/<version>`. Each stage is a child run of `parent`. Returns the
+/// in a sweep) into `plan.out/<version>`, or, with `evaluation.cross_track_folds` = N, once per
+/// cross-track fold (see [`cross_track`]). Each stage is a child run of `parent`. Returns the
 /// pipeline directory.
 ///
 /// # Errors
-/// Any stage's error.
+/// Any stage's error; a fold count outside 2..=the shipped tracks.
 pub fn pipeline(
+    plan: &PipelinePlan,
+    version: &str,
+    resolved: &Resolved,
+    tracker: &Tracker,
+    parent: &Run,
+) -> Result<PathBuf> {
+    match resolved.config.evaluation.cross_track_folds {
+        0 => one_pipeline(plan, version, resolved, tracker, parent),
+        folds => cross_track(plan, version, resolved, tracker, parent, folds),
+    }
+}
+
+/// The shipped tracks of fold `k` of `folds`: track i (in name order) is in fold i mod `folds`.
+pub fn fold_tracks(k: usize, folds: usize) -> Vec<&'static str> {
+    let mut names = raceloop_sim::track::shipped_names();
+    names.sort_unstable();
+    names
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % folds == k)
+        .map(|(_, n)| n)
+        .collect()
+}
+
+/// One held-out track's row of `cross_track.csv`.
+#[derive(Debug, Serialize)]
+struct HeldOut<'a> {
+    track: &'a str,
+    fold: usize,
+    episodes: usize,
+    success_rate: f64,
+    expert_success_rate: Option<f64>,
+    mean_lap_time_s: Option<f64>,
+    lap_time_ratio_to_expert: Option<f64>,
+    lap_time_ratio_to_reference: Option<f64>,
+    peak_lateral_acceleration_mps2: f64,
+    min_wall_clearance_m: f64,
+    failures: String,
+}
+
+/// Cross-track generalisation: for each fold k of `folds`, a whole pipeline (`VERSION-foldK`)
+/// that collects and trains on the shipped tracks outside fold k and evaluates on fold k's,
+/// which its model never saw. Writes one table of every track's held-out result,
+/// `plan.out/VERSION/cross_track.csv` and `.json`, and prints it.
+fn cross_track(
+    plan: &PipelinePlan,
+    version: &str,
+    resolved: &Resolved,
+    tracker: &Tracker,
+    parent: &Run,
+    folds: usize,
+) -> Result<PathBuf> {
+    let shipped = raceloop_sim::track::shipped_names().len();
+    if !(2..=shipped).contains(&folds) {
+        anyhow::bail!(
+            "evaluation.cross_track_folds must be 0 (off) or 2..={shipped} (the shipped tracks), found {folds}"
+        );
+    }
+    let dir = plan.out.join(version);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut summaries = Vec::new();
+    for k in 0..folds {
+        let held_out = fold_tracks(k, folds);
+        let training: Vec<&str> = (0..folds)
+            .filter(|&j| j != k)
+            .flat_map(|j| fold_tracks(j, folds))
+            .collect();
+        println!(
+            "[cross-track fold {}/{folds}] trains on {}; holds out {}",
+            k + 1,
+            training.join(", "),
+            held_out.join(", ")
+        );
+        let fold = resolved.with_overrides(&[
+            format!("collection.tracks='{}'", training.join(",")),
+            format!("evaluation.tracks='{}'", held_out.join(",")),
+            "evaluation.cross_track_folds=0".into(),
+        ])?;
+        let fold_dir = one_pipeline(plan, &format!("{version}-fold{k}"), &fold, tracker, parent)?;
+        let summary: EvaluationSummary = raceloop_files::read_json(
+            &fold_dir.join("evaluation").join("evaluation_summary.json"),
+        )?;
+        summaries.push((k, summary));
+    }
+    let mut rows = Vec::new();
+    for (k, s) in &summaries {
+        for (track, m) in &s.model_per_track {
+            rows.push(HeldOut {
+                track,
+                fold: *k,
+                episodes: m.episodes,
+                success_rate: m.success_rate,
+                expert_success_rate: s.expert_per_track.get(track).map(|e| e.success_rate),
+                mean_lap_time_s: m.mean_lap_time_s,
+                lap_time_ratio_to_expert: m.lap_time_ratio_to_expert,
+                lap_time_ratio_to_reference: m.lap_time_ratio_to_reference,
+                peak_lateral_acceleration_mps2: m.peak_lateral_acceleration_mps2,
+                min_wall_clearance_m: m.min_wall_clearance_m,
+                failures: m
+                    .failures()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+    }
+    rows.sort_by(|a, b| a.track.cmp(b.track));
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    for r in &rows {
+        csv.serialize(r)?;
+    }
+    raceloop_files::write(&dir.join("cross_track.csv"), csv.into_inner()?)?;
+    raceloop_files::write_json(&dir.join("cross_track.json"), &rows)?;
+    let pct = |x: Option<f64>| x.map_or("-".into(), |x| format!("{:.1}%", 100.0 * x));
+    println!(
+        "held-out results ({folds} folds; each model never saw the track it is evaluated on):"
+    );
+    println!(
+        "{:<14} {:>4} {:>8} {:>10} {:>8} {:>8} {:>7}  failures",
+        "track", "fold", "success", "lap time", "vs exp.", "vs ref.", "expert"
+    );
+    let mut meeting = 0;
+    for r in &rows {
+        meeting += (r.success_rate >= 0.95 && r.lap_time_ratio_to_expert.is_some_and(|x| x <= 1.10))
+            as usize;
+        println!(
+            "{:<14} {:>4} {:>7.0}% {:>10} {:>8} {:>8} {:>7}  {}",
+            r.track,
+            r.fold,
+            100.0 * r.success_rate,
+            r.mean_lap_time_s
+                .map_or("-".into(), |x| format!("{x:.2} s")),
+            pct(r.lap_time_ratio_to_expert),
+            pct(r.lap_time_ratio_to_reference),
+            pct(r.expert_success_rate),
+            r.failures
+        );
+    }
+    let mean = rows.iter().map(|r| r.success_rate).sum::<f64>() / rows.len().max(1) as f64;
+    println!(
+        "mean held-out success {:.1} %; {meeting} of {} tracks meet ≥95 % success with lap time ≤110 % of the expert's",
+        100.0 * mean,
+        rows.len()
+    );
+    println!(
+        "cross-track table: {}",
+        dir.join("cross_track.csv").display()
+    );
+    Ok(dir)
+}
+
+/// One pipeline: collect → extract → train → evaluate into `plan.out/<version>`.
+fn one_pipeline(
     plan: &PipelinePlan,
     version: &str,
     resolved: &Resolved,
@@ -266,4 +420,20 @@ pub fn pipeline(
         dir.join("pipeline.log").display()
     ));
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fold_tracks;
+
+    #[test]
+    fn every_shipped_track_is_held_out_once() {
+        let mut held_out: Vec<&str> = (0..5).flat_map(|k| fold_tracks(k, 5)).collect();
+        assert!((0..5).all(|k| fold_tracks(k, 5).len() == 3));
+        held_out.sort_unstable();
+        let mut shipped = raceloop_sim::track::shipped_names();
+        shipped.sort_unstable();
+        assert_eq!(held_out, shipped);
+        assert_eq!(fold_tracks(0, 5), ["Austin", "IMS", "Nuerburgring"]);
+    }
 }

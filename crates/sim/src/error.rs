@@ -43,6 +43,14 @@ pub enum SimError {
         /// The parser's message, naming the field.
         message: String,
     },
+    /// The minimum-curvature raceline QP has no solution.
+    #[error("track {track}: the minimum-curvature raceline QP failed ({status})")]
+    Raceline {
+        /// The track's name.
+        track: String,
+        /// The solver's status or error.
+        status: String,
+    },
     /// A config value is out of its valid range.
     #[error("invalid config value `{field}`: {message}")]
     ConfigValue {

