@@ -189,6 +189,11 @@ impl Jobs {
                 .unwrap_or(1)
                 .max(1);
             let mut batch = 0usize;
+            let (epochs, batch_size) = (
+                resolved.config.training.epochs,
+                resolved.config.training.batch_size,
+            );
+            let started = std::time::Instant::now();
             let job = TrainJob {
                 dataset_dir: dataset.clone(),
                 name: name.clone(),
@@ -207,7 +212,15 @@ impl Jobs {
                             batch += 1;
                             let x = batch as f64 / batches_per_epoch as f64;
                             r.batch_loss.push([x, *loss]);
-                            r.status = format!("epoch {epoch}: loss {loss:.5}");
+                            // Throughput and ETA over the batches so far (validation included).
+                            let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+                            let total = epochs * batches_per_epoch;
+                            let eta = elapsed / batch as f64 * total.saturating_sub(batch) as f64;
+                            r.status = format!(
+                                "epoch {epoch}/{epochs}: loss {loss:.5}, {:.0} samples/s, ETA {:.0} s",
+                                (batch * batch_size) as f64 / elapsed,
+                                eta
+                            );
                         }
                         Progress::Epoch(m) => {
                             r.train_loss.push([m.epoch as f64, m.train_loss]);

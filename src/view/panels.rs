@@ -52,6 +52,7 @@ impl Default for Fields {
 
 /// Live values of the car for the HUD.
 struct Hud {
+    position: glam::DVec2,
     speed: f64,
     steering: f64,
     command: Option<(f64, f64)>,
@@ -95,25 +96,33 @@ pub fn ui(
     } else {
         Hud::replay(&replay)
     };
-    car_panel(ctx, hud, driving, track.0.centerline.length());
-    replay_panel(
-        ctx,
-        &mut fields,
-        &mut replay,
-        driving,
-        &mut next,
-        &mut reset,
-    );
-    training_panel(
-        ctx,
-        &config,
-        &mut jobs,
-        &mut fields,
-        &mut settings,
-        &mut reset,
-    );
-    evaluation_panel(ctx, &config, &mut jobs, &mut fields, &mut replay);
-    runs_panel(ctx, &mut fields, &jobs.tracking);
+    let reference = track
+        .0
+        .raceline
+        .as_ref()
+        .map(|r| raceloop_sim::speed_profile::lap_time(&r.path, &r.speed));
+    overview_panel(ctx, &track.0, hud.as_ref().map(|h| h.position));
+    // One column on the right, each panel a section: an opened one pushes the next down
+    // instead of covering it.
+    egui::Window::new("raceloop")
+        .anchor(egui::Align2::RIGHT_TOP, [-8.0, 8.0])
+        .default_width(330.0)
+        .show(ctx, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                car_panel(ui, hud, driving, track.0.centerline.length(), reference);
+                replay_panel(ui, &mut fields, &mut replay, driving, &mut next, &mut reset);
+                training_panel(
+                    ui,
+                    &config,
+                    &mut jobs,
+                    &mut fields,
+                    &mut settings,
+                    &mut reset,
+                );
+                evaluation_panel(ui, &config, &mut jobs, &mut fields, &mut replay);
+                runs_panel(ui, &mut fields, &jobs.tracking);
+            });
+        });
     Ok(())
 }
 
@@ -218,6 +227,7 @@ impl Hud {
         let st = episode.tracker.stats();
         let done: f64 = st.lap_times.iter().sum();
         Self {
+            position: body.0.state().position(),
             speed: body.0.state().v,
             steering: body.0.state().steering,
             command: Some((control.0.steering, control.0.speed)),
@@ -235,6 +245,7 @@ impl Hud {
     /// The replayed episode's recorded values at the playback time.
     fn replay(replay: &Replay) -> Option<Self> {
         replay.ego().map(|e| Self {
+            position: glam::DVec2::new(e.x, e.y),
             speed: e.speed,
             steering: e.steering,
             command: None,
@@ -255,12 +266,16 @@ impl Hud {
 }
 
 /// The car's live values (or the replay's recorded ones); `lap_length` in m.
-fn car_panel(ctx: &egui::Context, hud: Option<Hud>, driving: bool, lap_length: f64) {
-    egui::Window::new("Car")
-        .anchor(egui::Align2::RIGHT_TOP, [-8.0, 8.0])
-        .default_width(240.0)
-        .max_width(250.0)
-        .show(ctx, |ui| {
+fn car_panel(
+    ui: &mut egui::Ui,
+    hud: Option<Hud>,
+    driving: bool,
+    lap_length: f64,
+    reference: Option<f64>,
+) {
+    egui::CollapsingHeader::new("Car")
+        .default_open(true)
+        .show(ui, |ui| {
             let Some(h) = hud else {
                 ui.label("no car");
                 return;
@@ -287,6 +302,14 @@ fn car_panel(ctx: &egui::Context, hud: Option<Hud>, driving: bool, lap_length: f
                 ui.label("best lap");
                 ui.monospace(h.best_lap.map_or("-".into(), |t| format!("{t:6.2} s")));
                 ui.end_row();
+                if let Some(r) = reference {
+                    ui.label("raceline ref.");
+                    ui.monospace(match h.best_lap {
+                        Some(t) => format!("{r:6.2} s, gap {:+.2} s", t - r),
+                        None => format!("{r:6.2} s"),
+                    });
+                    ui.end_row();
+                }
                 ui.label("progress");
                 ui.monospace(format!(
                     "{:6.1} m ({:.0} %)",
@@ -303,18 +326,16 @@ fn car_panel(ctx: &egui::Context, hud: Option<Hud>, driving: bool, lap_length: f
 
 /// Open an episode MCAP, play, pause, scrub and change speed.
 fn replay_panel(
-    ctx: &egui::Context,
+    ui: &mut egui::Ui,
     fields: &mut Fields,
     replay: &mut Replay,
     driving: bool,
     next: &mut NextState<ViewState>,
     reset: &mut MessageWriter<ResetEpisode>,
 ) {
-    egui::Window::new("Replay")
-        .anchor(egui::Align2::RIGHT_TOP, [-8.0, 230.0])
+    egui::CollapsingHeader::new("Replay")
         .default_open(!driving)
-        .default_width(250.0)
-        .show(ctx, |ui| {
+        .show(ui, |ui| {
             ui.horizontal(|ui| {
                 ui.label("MCAP");
                 ui.text_edit_singleline(&mut fields.replay_path);
@@ -376,18 +397,16 @@ fn datasets() -> Vec<String> {
 }
 
 fn training_panel(
-    ctx: &egui::Context,
+    ui: &mut egui::Ui,
     config: &ViewConfig,
     jobs: &mut Jobs,
     f: &mut Fields,
     settings: &mut ViewSettings,
     reset: &mut MessageWriter<ResetEpisode>,
 ) {
-    egui::Window::new("Training")
-        .anchor(egui::Align2::RIGHT_TOP, [-8.0, 280.0])
+    egui::CollapsingHeader::new("Training")
         .default_open(false)
-        .default_width(360.0)
-        .show(ctx, |ui| {
+        .show(ui, |ui| {
             if f.dataset.is_empty() {
                 f.dataset = jobs
                     .dataset
@@ -495,17 +514,15 @@ fn training_panel(
 }
 
 fn evaluation_panel(
-    ctx: &egui::Context,
+    ui: &mut egui::Ui,
     config: &ViewConfig,
     jobs: &mut Jobs,
     f: &mut Fields,
     replay: &mut Replay,
 ) {
-    egui::Window::new("Evaluation")
-        .anchor(egui::Align2::RIGHT_TOP, [-8.0, 330.0])
+    egui::CollapsingHeader::new("Evaluation")
         .default_open(false)
-        .default_width(420.0)
-        .show(ctx, |ui| {
+        .show(ui, |ui| {
             if let Some(m) = &jobs.trained
                 && ui.small_button("use the last trained model").clicked()
             {
@@ -592,12 +609,10 @@ fn evaluation_panel(
         });
 }
 
-fn runs_panel(ctx: &egui::Context, f: &mut Fields, tracking: &crate::tracking::TrackingArgs) {
-    egui::Window::new("Runs")
-        .anchor(egui::Align2::RIGHT_TOP, [-8.0, 380.0])
+fn runs_panel(ui: &mut egui::Ui, f: &mut Fields, tracking: &crate::tracking::TrackingArgs) {
+    egui::CollapsingHeader::new("Runs")
         .default_open(false)
-        .default_width(420.0)
-        .show(ctx, |ui| {
+        .show(ui, |ui| {
             if ui.button("Refresh").clicked() || !f.runs_loaded {
                 f.runs_loaded = true;
                 f.runs = crate::stages::runs::recent(tracking).map_err(|e| format!("{e:#}"));
@@ -625,5 +640,41 @@ fn runs_panel(ctx: &egui::Context, f: &mut Fields, tracking: &crate::tracking::T
                         }
                     });
                 });
+        });
+}
+
+/// A map of the whole circuit (walls and centerline) with the car on it, bottom left.
+fn overview_panel(ctx: &egui::Context, track: &raceloop_sim::Track, car: Option<glam::DVec2>) {
+    egui::Window::new("Overview")
+        .anchor(egui::Align2::LEFT_BOTTOM, [8.0, -8.0])
+        .resizable(false)
+        .show(ctx, |ui| {
+            let size = egui::vec2(220.0, 180.0);
+            let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
+            let points = track.walls.iter().flatten();
+            let (lo, hi) = points.fold(
+                (glam::DVec2::splat(f64::MAX), glam::DVec2::splat(f64::MIN)),
+                |(lo, hi), p| (lo.min(*p), hi.max(*p)),
+            );
+            let extent = (hi - lo).max(glam::DVec2::splat(1e-6));
+            let scale = (size.x as f64 / extent.x).min(size.y as f64 / extent.y);
+            let offset = (glam::DVec2::new(size.x as f64, size.y as f64) - extent * scale) / 2.0;
+            // World y is up (REP-103), screen y is down.
+            let to_screen = |p: glam::DVec2| {
+                let q = (p - lo) * scale + offset;
+                egui::pos2(rect.left() + q.x as f32, rect.bottom() - q.y as f32)
+            };
+            let painter = ui.painter_at(rect);
+            for wall in &track.walls {
+                let mut line: Vec<egui::Pos2> = wall.iter().map(|&p| to_screen(p)).collect();
+                line.extend(line.first().copied());
+                painter.add(egui::Shape::line(
+                    line,
+                    egui::Stroke::new(1.0, egui::Color32::from_gray(200)),
+                ));
+            }
+            if let Some(p) = car {
+                painter.circle_filled(to_screen(p), 4.0, egui::Color32::from_rgb(255, 80, 40));
+            }
         });
 }

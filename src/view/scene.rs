@@ -202,13 +202,14 @@ pub fn draw(
     if let Some(s) = shown {
         let p = Vec2::new(s.x as f32, s.y as f32);
         if settings.show_trail {
-            if trail.0.last().is_none_or(|q| q.distance(p) > 0.05) {
-                trail.0.push(p);
+            if trail.0.last().is_none_or(|q| q.0.distance(p) > 0.05) {
+                trail.0.push((p, s.v as f32));
             }
             if trail.0.len() > 2000 {
                 trail.0.drain(..500);
             }
-            gizmos.linestrip_2d(trail.0.iter().copied(), Color::srgb(0.2, 0.7, 1.0));
+            gizmos
+                .linestrip_gradient_2d(trail.0.iter().map(|&(q, speed)| (q, speed_colour(speed))));
         }
         if settings.show_beams
             && let Some(ranges) = scan
@@ -284,4 +285,10 @@ pub fn pan_zoom(
         t.translation.x -= motion.delta.x * ortho.scale;
         t.translation.y += motion.delta.y * ortho.scale;
     }
+}
+
+/// The trail's colour at `speed` (m/s): blue at rest through green to red at 8 m/s and above.
+fn speed_colour(speed: f32) -> Color {
+    let t = (speed / 8.0).clamp(0.0, 1.0);
+    Color::hsl(240.0 * (1.0 - t), 0.9, 0.55)
 }

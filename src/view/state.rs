@@ -177,6 +177,6 @@ pub struct FrameStats {
     pub steps: u64,
 }
 
-/// The car's recent positions, m (drawn as the trail).
+/// The car's recent positions (m) and speeds (m/s), drawn as the trail coloured by speed.
 #[derive(Resource, Default)]
-pub struct Trail(pub Vec<Vec2>);
+pub struct Trail(pub Vec<(Vec2, f32)>);
