@@ -7,7 +7,9 @@ use bevy::image::{CompressedImageFormats, ImageSampler, ImageType};
 use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll};
 use bevy::mesh::{Indices, PrimitiveTopology};
 use bevy::prelude::*;
-use raceloop_sim::VehicleState;
+use std::sync::Arc;
+
+use raceloop_sim::{PurePursuit, Track, VehicleState};
 
 use super::replay::Replay;
 use super::state::{FrameStats, Trail, ViewSettings, ViewState};
@@ -166,6 +168,7 @@ pub fn draw(
     cars: Query<(&Body, &Scan), With<Car>>,
     mut trail: ResMut<Trail>,
     mut stats: ResMut<FrameStats>,
+    mut expert_path: Local<Option<(Arc<Track>, Vec<Vec2>)>>,
 ) {
     let t0 = std::time::Instant::now();
     let v = |p: &glam::DVec2| Vec2::new(p.x as f32, p.y as f32);
@@ -185,10 +188,22 @@ pub fn draw(
             Color::srgba(1.0, 1.0, 1.0, 0.35),
         );
     }
-    if settings.show_raceline
-        && let Some(r) = &track.0.raceline
-    {
-        gizmos.linestrip_2d(closed(r.path.points()), Color::srgba(1.0, 0.8, 0.1, 0.7));
+    if settings.show_raceline {
+        if let Some(r) = &track.0.raceline {
+            gizmos.linestrip_2d(closed(r.path.points()), Color::srgba(1.0, 0.8, 0.1, 0.35));
+        }
+        // The path the expert follows (the minimum-curvature raceline where the shipped one
+        // comes too close to an edge), computed once per track.
+        if expert_path
+            .as_ref()
+            .is_none_or(|(t, _)| !Arc::ptr_eq(t, &track.0))
+        {
+            let expert = PurePursuit::new(sim.0.expert.clone(), &track.0, &sim.0.vehicle);
+            *expert_path = Some((track.0.clone(), closed(expert.path().points())));
+        }
+        if let Some((_, points)) = expert_path.as_ref() {
+            gizmos.linestrip_2d(points.iter().copied(), Color::srgba(1.0, 0.55, 0.1, 0.9));
+        }
     }
     let (car, scan) = match cars.iter().next() {
         Some((b, s)) => (Some(b), Some(s.ranges.as_slice())),

@@ -9,8 +9,8 @@ use std::time::Instant;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use rand::SeedableRng;
 use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +56,12 @@ pub struct TrainConfig {
     pub early_stopping_patience: usize,
     /// Augmentation: Gaussian noise added to training ranges, m (0 = none).
     pub scan_noise_std: f32,
+    /// Augmentation: each epoch, a random half of the training samples is mirrored left–right
+    /// (the beam order reversed, the steering label negated), as if driven on the mirrored
+    /// track; exact for a LiDAR whose beams are symmetric about x. Configs without the field
+    /// use `false`.
+    #[serde(default)]
+    pub mirror: bool,
 }
 
 impl TrainConfig {
@@ -257,7 +263,7 @@ pub fn train_with(
     let packed = backward == Backward::Packed;
     check_inputs(ds, model_cfg, cfg, device, packed)?;
     let (beams, outputs) = (model_cfg.num_beams, model_cfg.outputs);
-    let (mut xt, yt) = prepare(&ds.train, &ds.stats, outputs);
+    let (mut xt, mut yt) = prepare(&ds.train, &ds.stats, outputs);
     let (xv, yv) = prepare(&ds.val, &ds.stats, outputs);
     let n = xt.len() / beams;
     if n == 0 {
@@ -294,6 +300,8 @@ pub fn train_with(
     let batches = n.div_ceil(cfg.batch_size);
     let total_batches = (batches * cfg.epochs) as f64;
     let mut order: Vec<usize> = (0..n).collect();
+    // Which samples of `xt` and `yt` are mirrored now (noise rebuilds `xt` unmirrored).
+    let (mut x_mirrored, mut y_mirrored) = (vec![false; n], vec![false; n]);
     let (mut metrics, mut best): (Vec<EpochMetrics>, Option<(f64, usize, Model)>) =
         (Vec::new(), None);
     let mut lr = cfg.lr;
@@ -307,6 +315,20 @@ pub fn train_with(
                 cfg.scan_noise_std / ds.stats.scan_std,
                 &mut rng,
             );
+            x_mirrored.fill(false);
+        }
+        if cfg.mirror {
+            for i in 0..n {
+                let want = rng.random::<bool>();
+                if x_mirrored[i] != want {
+                    xt[i * beams..(i + 1) * beams].reverse();
+                    x_mirrored[i] = want;
+                }
+                if y_mirrored[i] != want {
+                    yt[i * outputs] = -yt[i * outputs];
+                    y_mirrored[i] = want;
+                }
+            }
         }
         let mut sum = 0.0;
         for (b, idx) in order.chunks(cfg.batch_size).enumerate() {

@@ -41,6 +41,7 @@ fn config(epochs: usize) -> TrainConfig {
         seed: 1,
         early_stopping_patience: 0,
         scan_noise_std: 0.0,
+        mirror: false,
     }
 }
 
@@ -133,4 +134,69 @@ fn save_then_load_gives_identical_outputs() {
     let e = Policy::load(&dir).unwrap_err().to_string();
     assert!(e.contains("model.json"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Every scan has the far wall on its right and every label steers left. With mirroring, half
+/// of each epoch's samples are the mirrored scan (far wall on the left) steering right, so the
+/// model learns both; without it, it never sees a mirrored scan.
+#[test]
+fn mirroring_teaches_the_mirrored_track() {
+    let beams = 1080;
+    let mut train = Split::default();
+    for i in 0..32 {
+        let k = i as f32 / 31.0;
+        train
+            .scans
+            .extend((0..beams).map(|b| if b < beams / 2 { 1.0 + k } else { 5.0 + k }));
+        train.labels.extend([0.2, 3.5]);
+    }
+    let val = Split {
+        scans: train.scans[..beams].to_vec(),
+        labels: train.labels[..2].to_vec(),
+    };
+    let stats = Stats::compute(&train, &val, beams, 30.0, 0.4189, 20.0);
+    let ds = Dataset { train, val, stats };
+    let mirrored_scans: Vec<f32> = ds
+        .train
+        .scans
+        .chunks_exact(beams)
+        .flat_map(|s| s.iter().rev().copied())
+        .collect();
+    let model = ModelConfig {
+        architecture: Architecture::TinyLidarNet,
+        num_beams: beams,
+        outputs: 1,
+    };
+    let mean_steering = |mirror: bool| {
+        let cfg = TrainConfig {
+            mirror,
+            ..config(60)
+        };
+        let trained =
+            raceloop_learn::train(&ds, &model, &cfg, &Device::flex(), &mut |_| {}, &|| false)
+                .unwrap();
+        let mut policy = Policy::new(
+            trained.model,
+            model.clone(),
+            ds.stats.clone(),
+            Device::flex(),
+        );
+        let mut mean = |scans: &[f32]| {
+            let a = policy.act_batch(scans);
+            a.iter().map(|a| a.0 as f64).sum::<f64>() / a.len() as f64
+        };
+        (mean(&ds.train.scans), mean(&mirrored_scans))
+    };
+    let (plain, mirrored) = (mean_steering(false), mean_steering(true));
+    println!("without mirroring {plain:?}, with {mirrored:?}");
+    assert!((plain.0 - 0.2).abs() < 0.03, "without mirroring {plain:?}");
+    assert!(plain.1 > -0.1, "without mirroring {plain:?}");
+    assert!(
+        (mirrored.0 - 0.2).abs() < 0.03,
+        "with mirroring {mirrored:?}"
+    );
+    assert!(
+        (mirrored.1 + 0.2).abs() < 0.03,
+        "with mirroring {mirrored:?}"
+    );
 }

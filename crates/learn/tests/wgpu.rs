@@ -55,6 +55,7 @@ fn losses(device: &Device, backward: Backward) -> (Vec<f64>, Vec<(f64, f64)>) {
         seed: 3,
         early_stopping_patience: 0,
         scan_noise_std: 0.0,
+        mirror: false,
     };
     let mut batches = Vec::new();
     let trained = train_with(
