@@ -33,7 +33,8 @@ pub struct EpisodeResult {
     /// Peak |lateral acceleration| of the centre of gravity, normal to its velocity, m/s².
     #[serde(default)]
     pub peak_lateral_acceleration_mps2: f64,
-    /// Least clearance between the car's side and the track edge (Frenet frame), m.
+    /// Least clearance between the car's side and the nearest wall, m (searched up to 1 m from
+    /// the centre of gravity).
     #[serde(default)]
     pub min_wall_clearance_m: f64,
     /// Physics steps.

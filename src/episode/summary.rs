@@ -41,7 +41,7 @@ pub struct Aggregate {
     /// Peak |lateral acceleration| over the episodes, m/s².
     #[serde(default)]
     pub peak_lateral_acceleration_mps2: f64,
-    /// Least clearance between the car's side and the track edge over the episodes, m
+    /// Least clearance between the car's side and the nearest wall over the episodes, m
     /// (0 when there are none).
     #[serde(default)]
     pub min_wall_clearance_m: f64,

@@ -97,6 +97,9 @@ impl Outcome {
     }
 }
 
+/// How far from the car walls are searched for [`EpisodeStats::min_wall_clearance`], m.
+pub const CLEARANCE_RANGE: f64 = 1.0;
+
 /// Per-episode measurements, updated every step.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EpisodeStats {
@@ -121,8 +124,9 @@ pub struct EpisodeStats {
     /// Peak |lateral acceleration| of the centre of gravity, normal to its velocity, m/s².
     #[serde(default)]
     pub peak_lateral_acceleration: f64,
-    /// Least clearance between the car's side and the track edge, m: `min(w_left − d,
-    /// w_right + d) − half_width` in the centerline's Frenet frame (negative once it overhangs).
+    /// Least clearance between the car's side and the nearest wall, m: the distance from the
+    /// centre of gravity to the nearest wall segment less the half-width, counted up to
+    /// [`CLEARANCE_RANGE`] (so at most `CLEARANCE_RANGE − half_width`).
     #[serde(default)]
     pub min_wall_clearance: f64,
 }
@@ -168,12 +172,9 @@ impl EpisodeTracker {
     /// of the centre of gravity's velocity vector `v·(cos(ψ+β), sin(ψ+β))` over the step, normal
     /// to that velocity (`v·ψ̇` alone overstates it while the slip angle β changes).
     fn measure(&mut self, track: &Track, state: &VehicleState, dt: Option<f64>) {
-        let (wr, wl) = track.widths_at(self.frenet.s);
-        let d = self.frenet.d;
+        let wall = track.grid.wall_distance(state.position(), CLEARANCE_RANGE);
         let s = &mut self.stats;
-        s.min_wall_clearance = s
-            .min_wall_clearance
-            .min((wl - d).min(wr + d) - self.half_width);
+        s.min_wall_clearance = s.min_wall_clearance.min(wall - self.half_width);
         let velocity = state.v * DVec2::from_angle(state.yaw + state.slip);
         if let Some(dt) = dt {
             let normal = DVec2::from_angle(state.yaw + state.slip).perp();
@@ -183,10 +184,9 @@ impl EpisodeTracker {
         self.velocity = velocity;
     }
 
-    /// Accounts one step of `dt` seconds in which the car moved from `before` (m) to `after`.
-    pub fn advance(&mut self, track: &Track, before: DVec2, after: &VehicleState, dt: f64) {
-        let after_state = after;
-        let after = after.position();
+    /// Accounts one step of `dt` seconds in which the car moved from `before` (m) to `state`.
+    pub fn advance(&mut self, track: &Track, before: DVec2, state: &VehicleState, dt: f64) {
+        let after = state.position();
         self.time += dt;
         let prev = self.frenet;
         self.frenet = track.centerline.project_near(after, prev.segment, 16);
@@ -211,7 +211,7 @@ impl EpisodeTracker {
         s.checkpoints = s
             .checkpoints
             .max((s.progress.max(0.0) / (0.1 * lap)).floor() as u32);
-        self.measure(track, after_state, Some(dt));
+        self.measure(track, state, Some(dt));
     }
 
     /// Decides whether the episode has ended, in this order: `collision` (the footprint `half`

@@ -80,7 +80,14 @@ fn random_starts_leave_room_to_react() {
     config.expert.speed = raceloop_sim::expert::ExpertSpeed::Fixed(3.5);
     let mut unchecked = config.clone();
     unchecked.episode.start.clear_ahead = 0.0;
-    assert_eq!(drive(&track, &unchecked, 1_000_174).0, Outcome::Collision);
+    let (outcome, crashed) = drive(&track, &unchecked, 1_000_174);
+    assert_eq!(outcome, Outcome::Collision);
+    // A footprint corner touches the wall: the centre is at most the half-diagonal away.
+    let clearance = crashed.stats().min_wall_clearance;
+    assert!(
+        (-0.16..0.17).contains(&clearance),
+        "clearance {clearance} m at a collision"
+    );
     assert!(config.episode.start.clear_ahead > 0.0);
     for seed in 1_000_160..1_000_200 {
         let (outcome, sim) = drive(&track, &config, seed);
@@ -182,7 +189,7 @@ fn the_friction_limited_expert_races_two_laps_on_every_track() {
             "{name}: peak a_y {a_y}"
         );
         assert!(
-            (0.0..2.0).contains(&clearance),
+            (0.2..0.5).contains(&clearance),
             "{name}: clearance {clearance}"
         );
     }

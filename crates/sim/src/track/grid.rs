@@ -265,6 +265,19 @@ impl WallGrid {
         hit
     }
 
+    /// Distance from `p` to the nearest wall segment, m, or `max` when none is closer (searches
+    /// the cells within `max` of `p`).
+    pub fn wall_distance(&self, p: DVec2, max: f64) -> f64 {
+        let mut best = max;
+        self.for_cells_in(p - DVec2::splat(max), p + DVec2::splat(max), |c, _, _| {
+            for &k in self.cells.get(c) {
+                let s = &self.segments[k as usize];
+                best = best.min(point_segment_distance(p, s.a, s.b));
+            }
+        });
+        best
+    }
+
     /// Whether `p` lies inside the walls (even–odd rule over all segments, O(n)).
     pub fn contains(&self, p: DVec2) -> bool {
         let mut inside = false;
