@@ -383,16 +383,20 @@ pub fn table(s: &EvaluationSummary) -> String {
         );
     }
     let o = &s.model_overall;
+    let target = match &s.expert_overall {
+        Some(x) => format!(
+            "(expert {:.1} %), {} of {} tracks meet ≥95 % success with lap time ≤110 % of the expert's",
+            100.0 * x.success_rate,
+            s.tracks_meeting_target,
+            s.model_per_track.len()
+        ),
+        None => "(no expert reference: evaluation.expert_reference is off)".into(),
+    };
     out += &format!(
-        "{:<14} {:>7.1}% {:>8.0}%   (expert {}), {} of {} tracks meet ≥95 % success with lap time ≤110 % of the expert's\n",
+        "{:<14} {:>7.1}% {:>8.0}%   {target}\n",
         "overall",
         100.0 * o.success_rate,
         100.0 * o.mean_progress_fraction,
-        s.expert_overall
-            .as_ref()
-            .map_or("-".into(), |x| format!("{:.1} %", 100.0 * x.success_rate)),
-        s.tracks_meeting_target,
-        s.model_per_track.len()
     );
     out
 }
