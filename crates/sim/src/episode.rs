@@ -126,7 +126,9 @@ pub struct EpisodeStats {
     pub peak_lateral_acceleration: f64,
     /// Least clearance between the car's side and the nearest wall, m: the distance from the
     /// centre of gravity to the nearest wall segment less the half-width, counted up to
-    /// [`CLEARANCE_RANGE`] (so at most `CLEARANCE_RANGE − half_width`).
+    /// [`CLEARANCE_RANGE`] (so at most `CLEARANCE_RANGE − half_width`). It is measured from the
+    /// centre, so a nose-first collision reads up to half the diagonal less the half-width
+    /// (0.17 m for the F1TENTH car) while a side scrape reads about 0.
     #[serde(default)]
     pub min_wall_clearance: f64,
 }
