@@ -177,10 +177,12 @@ impl EpisodeTracker {
         let wall = track.grid.wall_distance(state.position(), CLEARANCE_RANGE);
         let s = &mut self.stats;
         s.min_wall_clearance = s.min_wall_clearance.min(wall - self.half_width);
-        let velocity = state.v * DVec2::from_angle(state.yaw + state.slip);
+        let direction = DVec2::from_angle(state.yaw + state.slip);
+        let velocity = state.v * direction;
         if let Some(dt) = dt {
-            let normal = DVec2::from_angle(state.yaw + state.slip).perp();
-            let a_y = ((velocity - self.velocity) / dt).dot(normal).abs();
+            let a_y = ((velocity - self.velocity) / dt)
+                .dot(direction.perp())
+                .abs();
             s.peak_lateral_acceleration = s.peak_lateral_acceleration.max(a_y);
         }
         self.velocity = velocity;

@@ -179,33 +179,3 @@ mod tests {
         ));
     }
 }
-
-#[cfg(test)]
-mod compare {
-    use super::*;
-
-    #[test]
-    #[ignore]
-    fn print_laps() {
-        let config = crate::SimConfig::default();
-        let params = &config.vehicle;
-        let lap = |p: &ClosedPath| {
-            let v = crate::speed_profile::speed_profile(p, params, 0.75 * params.mu, 8.0, 9.51);
-            crate::speed_profile::lap_time(p, &v)
-        };
-        for name in crate::track::shipped_names() {
-            let track = Track::load(name).unwrap();
-            let t = std::time::Instant::now();
-            let mc = min_curvature_raceline(&track, 0.7).unwrap();
-            let dt = t.elapsed().as_secs_f64();
-            let pp = crate::PurePursuit::new(config.expert.clone(), &track, params);
-            println!(
-                "{name}: min-curv {:.2} s ({:.0} ms) shipped-pulled {:.2} s centre {:.2} s",
-                lap(&mc),
-                dt * 1e3,
-                lap(pp.path()),
-                lap(&track.centerline)
-            );
-        }
-    }
-}
