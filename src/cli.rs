@@ -74,6 +74,14 @@ pub enum Command {
         #[arg(default_value = "models/default")]
         model: PathBuf,
     },
+    /// Writes `model.onnx` into a model directory again (training writes it too): input `scan`
+    /// [batch, beams] ranges in m, output `action` [batch, 2] steering (rad) and speed (m/s),
+    /// normalisation included.
+    Export {
+        /// Model directory.
+        #[arg(default_value = "models/default")]
+        model: PathBuf,
+    },
     /// Recomputes a collection run's summary (the latest run under runs/ by default).
     Summarize {
         /// Run directory.

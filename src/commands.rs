@@ -41,6 +41,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::View(a) => crate::view::open_window(&a, &tracking),
         Command::Runs(a) => runs::list(&tracking, a.limit),
         Command::Lineage { model } => runs::lineage(&model),
+        Command::Export { model } => train::export_onnx(&model),
         Command::Summarize { run } => collect::summarize(run.as_deref()),
         Command::Drive(a) => {
             let sim = Resolved::load(&a.sim.configs, &[])?.sim();

@@ -1,12 +1,12 @@
 //! `raceloop train`: trains Tiny Lidar Net (or the MLP baseline) on a dataset version and writes
-//! `models/<name>/`: weights, `model.json`, `training.json`, `stats.json`, `metrics.csv` and
-//! `lineage.json`.
+//! `models/<name>/`: weights, `model.json`, `training.json`, `stats.json`, `metrics.csv`,
+//! `lineage.json` and `model.onnx` (the deployable graph, see [`raceloop_learn::onnx`]).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use raceloop_learn::{Dataset, ModelConfig, Progress, TrainConfig, Trained, policy};
+use raceloop_learn::{Dataset, ModelConfig, Progress, TrainConfig, Trained, onnx, policy};
 use serde::{Deserialize, Serialize};
 
 use super::extract::Manifest;
@@ -125,6 +125,10 @@ pub fn train_model(
             dir.display(),
             manifest.version
         );
+        // Model directories from before the ONNX export get their `model.onnx` now.
+        if !dir.join(onnx::ONNX_FILE).is_file() {
+            export_onnx(&dir)?;
+        }
         return Ok(dir);
     }
     let dataset = Dataset::load(&job.dataset_dir)?;
@@ -157,6 +161,22 @@ pub fn train_model(
     );
     println!("model: {}", dir.display());
     Ok(dir)
+}
+
+/// Writes `dir/model.onnx` from the model directory `dir` (`raceloop export`, and every
+/// training) and prints its size and the export time.
+///
+/// # Errors
+/// A missing or malformed model directory, or an export that fails (named).
+pub fn export_onnx(dir: &Path) -> Result<()> {
+    let done = onnx::export(dir).with_context(|| format!("exporting {} to ONNX", dir.display()))?;
+    println!(
+        "onnx: {} ({:.0} KB, exported in {:.2} s)",
+        dir.join(onnx::ONNX_FILE).display(),
+        done.bytes as f64 / 1e3,
+        done.seconds
+    );
+    Ok(())
 }
 
 /// Runs the training loop with a progress bar, logging each epoch's metrics to `run`.
@@ -268,6 +288,7 @@ fn save_model_dir(
     }
     raceloop_files::write(&dir.join("metrics.csv"), csv.into_inner()?)?;
     raceloop_files::write_json(&dir.join("lineage.json"), lineage)?;
+    export_onnx(dir)?;
     raceloop_files::replace_dir(dir, final_dir)?;
     Ok(())
 }

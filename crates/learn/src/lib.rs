@@ -16,6 +16,7 @@ pub mod error;
 pub mod loss;
 pub mod model;
 // The one module with `unsafe`: AVX-512 intrinsics behind run-time feature detection.
+pub mod onnx;
 #[allow(unsafe_code)]
 pub mod packed;
 pub mod policy;
