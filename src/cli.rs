@@ -65,6 +65,10 @@ pub enum Command {
     /// Opens the window (the default without arguments): watch, drive, replay, train, evaluate.
     #[cfg(feature = "gui")]
     View(crate::view::ViewArgs),
+    /// Serves a REST and WebSocket API (127.0.0.1:8000 by default) that starts, watches and
+    /// stops training, evaluation and collection jobs and lists the tracked experiments; the
+    /// routes are described at /openapi.json.
+    Serve(crate::serve::ServeArgs),
     /// Lists recent tracked runs (from the MLflow file store) with their key metrics.
     Runs(RunsArgs),
     /// Prints where a model came from: training run, dataset version, collection runs, seeds,

@@ -39,6 +39,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Pipeline(a) => pipeline_command(&a, &tracking),
         #[cfg(feature = "gui")]
         Command::View(a) => crate::view::open_window(&a, &tracking),
+        Command::Serve(a) => crate::serve::serve(&a, &tracking),
         Command::Runs(a) => runs::list(&tracking, a.limit),
         Command::Lineage { model } => runs::lineage(&model),
         Command::Export { model } => train::export_onnx(&model),

@@ -14,6 +14,8 @@ mod episode;
 #[cfg(test)]
 mod fuzz;
 mod interrupt;
+mod jobs;
+mod serve;
 mod stages;
 mod tracking;
 #[cfg(feature = "gui")]

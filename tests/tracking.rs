@@ -323,6 +323,58 @@ fn bad_overrides_fail_before_anything_runs() {
 
 /// Needs `mlflow server` (pip mlflow) and a free port; run with
 /// `RACELOOP_PYTHON=.venv/bin/python cargo test --test tracking -- --ignored`.
+/// `raceloop serve --tracking-uri URI` lists the server's experiments and the `runs` runs of
+/// the `raceloop` experiment through `/experiments` and `/experiments/{id}`.
+fn served_experiments(dir: &Path, uri: &str, runs: usize) {
+    use std::io::BufRead;
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_raceloop"))
+        .args(["serve", "--port", "0", "--tracking-uri", uri])
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let line = std::io::BufReader::new(serve.stdout.take().unwrap())
+        .lines()
+        .map(Result::unwrap)
+        .find(|l| l.contains("listening on "))
+        .expect("the service printed its address");
+    let base = line.split("listening on ").nth(1).unwrap();
+    let base = base.split_whitespace().next().unwrap().to_string();
+    let get = |path: &str| -> Value {
+        ureq::get(&format!("{base}{path}"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap()
+    };
+    let experiments = get("/experiments");
+    let raceloop = experiments["experiments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "raceloop")
+        .expect("the raceloop experiment")
+        .clone();
+    let listed = get(&format!(
+        "/experiments/{}",
+        raceloop["experiment_id"].as_str().unwrap()
+    ));
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let listed = listed["runs"].as_array().unwrap();
+    assert_eq!(listed.len(), runs, "{listed:?}");
+    assert!(
+        listed.iter().all(|r| r["status"] == "FINISHED"),
+        "{listed:?}"
+    );
+    assert!(
+        listed
+            .iter()
+            .any(|r| r["metrics"]["episodes_per_s"].is_number())
+    );
+}
+
 #[test]
 #[ignore = "starts an MLflow server (about 10 s); tests/run.sh runs it"]
 fn runs_reach_an_mlflow_server_through_rest() {
@@ -384,6 +436,7 @@ fn runs_reach_an_mlflow_server_through_rest() {
         assert!(child["params"].as_object().unwrap().len() > 50);
         assert!(child["metrics"]["episodes_per_s"].is_array());
         assert!(has_artifact(child, "config.ron") && has_artifact(child, "summary.json"));
+        served_experiments(&dir, &uri, runs.len());
     });
     let _ = server.kill();
     let _ = server.wait();

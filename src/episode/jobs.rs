@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -15,6 +15,14 @@ use super::plugin::Driver;
 use super::result::EpisodeResult;
 use super::runner::{EpisodeJob, Interrupted, finished_result, run_episode};
 use crate::interrupt::STOP;
+
+/// Set to stop the running job's episodes before their start (episodes under way finish);
+/// [`run_jobs`] checks it. Cleared when a job starts.
+pub static STOP_JOB: AtomicBool = AtomicBool::new(false);
+/// Episodes that the running job has finished (collection or evaluation).
+pub static EPISODES_DONE: AtomicUsize = AtomicUsize::new(0);
+/// Episodes that the running job's current stage will run.
+pub static EPISODES_TOTAL: AtomicUsize = AtomicUsize::new(0);
 
 /// Loads the tracks named by a `--track` value: comma-separated shipped names, centerline CSV
 /// paths, or `all` (every shipped track). A track named twice (`all,Montreal`) gets twice the
@@ -71,8 +79,11 @@ pub struct JobResults {
 /// skipping episodes already finished in their directory; `driver` builds each episode's
 /// driver, recorded as `driver_name`. Results come back in job order.
 ///
+/// The running background job's counters ([`EPISODES_DONE`]) follow it, and its stop flag ends it
+/// before the next episode.
+///
 /// # Errors
-/// The first failing episode's error, or [`Interrupted`] after Ctrl-C.
+/// The first failing episode's error, or [`Interrupted`] after Ctrl-C or a job's stop.
 pub fn run_jobs(
     jobs: &[EpisodeJob],
     workers: usize,
@@ -93,13 +104,17 @@ pub fn run_jobs(
     );
     bar.set_prefix(label.to_string());
     let successes = AtomicUsize::new(0);
+    EPISODES_DONE.store(0, Ordering::Relaxed);
+    EPISODES_TOTAL.store(jobs.len(), Ordering::Relaxed);
     let results: Vec<(Result<EpisodeResult>, bool)> = pool.install(|| {
         jobs.par_iter()
             .map(|job| {
                 let (result, ran) = match job.dir.as_deref().and_then(finished_result) {
                     Some(done) => (Ok(done), false),
+                    None if STOP_JOB.load(Ordering::Relaxed) => (Err(Interrupted.into()), false),
                     None => (run_episode(job, driver(job), driver_name, &STOP), true),
                 };
+                EPISODES_DONE.fetch_add(1, Ordering::Relaxed);
                 if let Ok(r) = &result {
                     let ok = successes.fetch_add(r.success as usize, Ordering::Relaxed)
                         + r.success as usize;
@@ -126,7 +141,12 @@ pub fn run_jobs(
             }
             Err(e) if e.is::<Interrupted>() => {
                 bail!(
-                    "interrupted after {} finished episodes; run the same command again to resume",
+                    "{} after {} finished episodes; run the same command again to resume",
+                    if STOP_JOB.load(Ordering::Relaxed) {
+                        "stopped"
+                    } else {
+                        "interrupted"
+                    },
                     bar.position()
                 )
             }

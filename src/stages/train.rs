@@ -170,13 +170,17 @@ pub fn train_model(
 /// A missing or malformed model directory, or an export that fails (named).
 pub fn export_onnx(dir: &Path) -> Result<()> {
     let done = onnx::export(dir).with_context(|| format!("exporting {} to ONNX", dir.display()))?;
+    print_exported(dir, &done);
+    Ok(())
+}
+
+fn print_exported(dir: &Path, done: &onnx::Exported) {
     println!(
-        "onnx: {} ({:.0} KB, exported in {:.2} s)",
+        "onnx: {} ({:.0} KB, exported in {:.3} s)",
         dir.join(onnx::ONNX_FILE).display(),
         done.bytes as f64 / 1e3,
         done.seconds
     );
-    Ok(())
 }
 
 /// Runs the training loop with a progress bar, logging each epoch's metrics to `run`.
@@ -288,7 +292,9 @@ fn save_model_dir(
     }
     raceloop_files::write(&dir.join("metrics.csv"), csv.into_inner()?)?;
     raceloop_files::write_json(&dir.join("lineage.json"), lineage)?;
-    export_onnx(dir)?;
+    let exported =
+        onnx::export(dir).with_context(|| format!("exporting {} to ONNX", dir.display()))?;
     raceloop_files::replace_dir(dir, final_dir)?;
+    print_exported(final_dir, &exported);
     Ok(())
 }

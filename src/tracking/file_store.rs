@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use super::store::{Metric, Status, Store, now_ms, user, walk};
+use super::store::{
+    ExperimentRecord, Metric, RunRecord, Status, Store, now_ms, status_name, user, walk,
+};
 
 /// `<exp_id>/meta.yaml`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -47,25 +49,6 @@ struct RunMeta {
 /// An MLflow file store rooted at a directory.
 pub struct FileStore {
     root: PathBuf,
-}
-
-/// A run as read back from the store (for `raceloop runs`).
-#[derive(Debug, Clone)]
-pub struct RunRecord {
-    /// Run id.
-    pub id: String,
-    /// Run name.
-    pub name: String,
-    /// `RUNNING`, `FINISHED`, `FAILED` or `KILLED`.
-    pub status: &'static str,
-    /// Start, ms since the Unix epoch.
-    pub start_ms: u64,
-    /// End, ms since the Unix epoch (`None` while running).
-    pub end_ms: Option<u64>,
-    /// Tags.
-    pub tags: BTreeMap<String, String>,
-    /// The latest value of each metric.
-    pub metrics: BTreeMap<String, f64>,
 }
 
 fn yaml_read<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
@@ -154,8 +137,16 @@ impl FileStore {
                 self.root.display()
             );
         };
+        self.runs_of(&exp.experiment_id)
+    }
+
+    /// Runs of the experiment with id `experiment_id`, newest first.
+    ///
+    /// # Errors
+    /// Malformed files.
+    fn runs_of(&self, experiment_id: &str) -> Result<Vec<RunRecord>> {
         let mut out = Vec::new();
-        for e in std::fs::read_dir(self.root.join(&exp.experiment_id))? {
+        for e in std::fs::read_dir(self.root.join(experiment_id))? {
             let dir = e?.path();
             if !dir.join("meta.yaml").is_file() || !dir.is_dir() {
                 continue;
@@ -180,13 +171,7 @@ impl FileStore {
             out.push(RunRecord {
                 id: meta.run_id,
                 name: meta.run_name,
-                status: match meta.status {
-                    1 => "RUNNING",
-                    3 => "FINISHED",
-                    4 => "FAILED",
-                    5 => "KILLED",
-                    _ => "SCHEDULED",
-                },
+                status: status_name(&meta.status.to_string()),
                 start_ms: meta.start_time,
                 end_ms: meta.end_time,
                 tags,
@@ -221,6 +206,26 @@ fn append(path: &Path, text: &str) -> Result<()> {
 }
 
 impl Store for FileStore {
+    fn list_experiments(&self) -> Result<Vec<ExperimentRecord>> {
+        let mut out: Vec<ExperimentRecord> = self
+            .experiments()?
+            .into_iter()
+            .map(|e| ExperimentRecord {
+                experiment_id: e.experiment_id,
+                name: e.name,
+                lifecycle_stage: e.lifecycle_stage,
+                creation_time: e.creation_time,
+                last_update_time: e.last_update_time,
+            })
+            .collect();
+        out.sort_by(|a, b| a.experiment_id.cmp(&b.experiment_id));
+        Ok(out)
+    }
+
+    fn list_runs(&self, experiment_id: &str) -> Result<Vec<RunRecord>> {
+        self.runs_of(experiment_id)
+    }
+
     fn experiment_id(&self, name: &str) -> Result<String> {
         if let Some(e) = self.experiments()?.into_iter().find(|e| e.name == name) {
             return Ok(e.experiment_id);

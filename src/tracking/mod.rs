@@ -17,8 +17,10 @@ use std::sync::Arc;
 use anyhow::Result;
 use clap::Args;
 
-pub use file_store::{FileStore, RunRecord};
-use store::{Metric, Store, now_ms};
+pub use file_store::FileStore;
+pub use store::now_ms;
+pub use store::{ExperimentRecord, RunRecord};
+use store::{Metric, Store};
 pub use store::{Status, user};
 
 /// Where and how runs are tracked (global options).
@@ -140,6 +142,56 @@ impl Tracker {
     /// The store's location, for messages.
     pub fn uri(&self) -> &str {
         &self.args.tracking_uri
+    }
+
+    /// This tracker's experiment id (empty when not tracked).
+    pub fn experiment_id(&self) -> &str {
+        &self.experiment_id
+    }
+
+    fn store(&self) -> Result<&Arc<dyn Store>> {
+        self.store
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("tracking is off (--no-tracking)"))
+    }
+
+    /// Every experiment of the store.
+    ///
+    /// # Errors
+    /// Store errors, or tracking off.
+    pub fn experiments(&self) -> Result<Vec<ExperimentRecord>> {
+        self.store()?.list_experiments()
+    }
+
+    /// The runs of experiment `experiment_id`, newest first.
+    ///
+    /// # Errors
+    /// Store errors, or tracking off.
+    pub fn runs(&self, experiment_id: &str) -> Result<Vec<RunRecord>> {
+        self.store()?.list_runs(experiment_id)
+    }
+
+    /// Ends as FAILED every run of this tracker's experiment that is still RUNNING and carries
+    /// the tag `key` = `value` (jobs of a process that ended without ending them), and tags
+    /// each with `raceloop.error` = `reason`. Returns their ids.
+    ///
+    /// # Errors
+    /// Store errors, or tracking off.
+    pub fn fail_running(&self, key: &str, value: &str, reason: &str) -> Result<Vec<String>> {
+        let store = self.store()?;
+        let mut failed = Vec::new();
+        for r in store.list_runs(&self.experiment_id)? {
+            if r.status == "RUNNING" && r.tags.get(key).is_some_and(|v| v == value) {
+                let run = Run {
+                    store: Some(store.clone()),
+                    id: r.id.clone(),
+                };
+                run.set_tag("raceloop.error", reason)?;
+                run.end(Status::Failed)?;
+                failed.push(r.id);
+            }
+        }
+        Ok(failed)
     }
 }
 

@@ -3,7 +3,7 @@
 //! through the server's artifact proxy (`/api/2.0/mlflow-artifacts/artifacts/...`, served by
 //! `mlflow server` by default). Plain HTTP only (a server on the local network).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use ureq::Agent;
 
-use super::store::{Metric, Status, Store, user, walk};
+use super::store::{ExperimentRecord, Metric, RunRecord, Status, Store, status_name, user, walk};
 
 /// A tracking server at `base` (`http://HOST:PORT`).
 pub struct RestStore {
@@ -77,7 +77,68 @@ fn pairs(items: &[(String, String)]) -> Vec<Value> {
         .collect()
 }
 
+/// The `[{key, value}]` list of a server's run data as a map (`value` as text or a number).
+fn key_values<T>(list: &Value, value: impl Fn(&Value) -> Option<T>) -> BTreeMap<String, T> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|kv| Some((kv["key"].as_str()?.to_string(), value(&kv["value"])?)))
+        .collect()
+}
+
+/// A number that the server may send as a string (`start_time`).
+fn number(v: &Value) -> Option<u64> {
+    v.as_u64().or_else(|| v.as_str()?.parse().ok())
+}
+
 impl Store for RestStore {
+    fn list_experiments(&self) -> Result<Vec<ExperimentRecord>> {
+        let reply = self.ok(
+            "experiments/search",
+            &json!({"max_results": 1000, "view_type": "ALL"}),
+        )?;
+        Ok(reply["experiments"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| ExperimentRecord {
+                experiment_id: e["experiment_id"].as_str().unwrap_or_default().into(),
+                name: e["name"].as_str().unwrap_or_default().into(),
+                lifecycle_stage: e["lifecycle_stage"].as_str().unwrap_or_default().into(),
+                creation_time: number(&e["creation_time"]).unwrap_or(0),
+                last_update_time: number(&e["last_update_time"]).unwrap_or(0),
+            })
+            .collect())
+    }
+
+    fn list_runs(&self, experiment_id: &str) -> Result<Vec<RunRecord>> {
+        let reply = self.ok(
+            "runs/search",
+            &json!({
+                "experiment_ids": [experiment_id],
+                "max_results": 1000,
+                "order_by": ["attributes.start_time DESC"],
+            }),
+        )?;
+        Ok(reply["runs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                let info = &r["info"];
+                RunRecord {
+                    id: info["run_id"].as_str().unwrap_or_default().into(),
+                    name: info["run_name"].as_str().unwrap_or_default().into(),
+                    status: status_name(info["status"].as_str().unwrap_or_default()),
+                    start_ms: number(&info["start_time"]).unwrap_or(0),
+                    end_ms: number(&info["end_time"]),
+                    tags: key_values(&r["data"]["tags"], |v| v.as_str().map(String::from)),
+                    metrics: key_values(&r["data"]["metrics"], Value::as_f64),
+                }
+            })
+            .collect())
+    }
+
     fn experiment_id(&self, name: &str) -> Result<String> {
         let (status, reply) = self.call(
             "GET",

@@ -1,6 +1,7 @@
 //! What every tracking store shares: MLflow's run status, metric records, the store trait
 //! and small helpers.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -50,6 +51,40 @@ pub struct Metric {
     pub step: i64,
 }
 
+/// A run as read back from a store (`raceloop runs`, the service's `/experiments/{id}`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunRecord {
+    /// Run id.
+    pub id: String,
+    /// Run name.
+    pub name: String,
+    /// `RUNNING`, `FINISHED`, `FAILED` or `KILLED`.
+    pub status: &'static str,
+    /// Start, ms since the Unix epoch.
+    pub start_ms: u64,
+    /// End, ms since the Unix epoch (`None` while running).
+    pub end_ms: Option<u64>,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+    /// The latest value of each metric.
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// An experiment as read back from a store.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExperimentRecord {
+    /// Experiment id.
+    pub experiment_id: String,
+    /// Name.
+    pub name: String,
+    /// `active` or `deleted`.
+    pub lifecycle_stage: String,
+    /// Created, ms since the Unix epoch.
+    pub creation_time: u64,
+    /// Last updated, ms since the Unix epoch.
+    pub last_update_time: u64,
+}
+
 /// What a tracking store does: the subset of MLflow's tracking API that raceloop uses.
 pub trait Store: Send + Sync {
     /// The id of experiment `name`, created when missing.
@@ -68,6 +103,10 @@ pub trait Store: Send + Sync {
     fn log_artifact(&self, run: &str, local: &Path, artifact_path: &str) -> Result<()>;
     /// Ends `run` with `status` at `end_ms`.
     fn end_run(&self, run: &str, status: Status, end_ms: u64) -> Result<()>;
+    /// Every experiment.
+    fn list_experiments(&self) -> Result<Vec<ExperimentRecord>>;
+    /// The runs of experiment `experiment_id`, newest first.
+    fn list_runs(&self, experiment_id: &str) -> Result<Vec<RunRecord>>;
 }
 
 /// Milliseconds since the Unix epoch.
@@ -91,4 +130,15 @@ pub fn user() -> String {
     std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
         .unwrap_or_else(|_| "raceloop".into())
+}
+
+/// MLflow's name of a run status (a file store's number or a server's name).
+pub fn status_name(name: &str) -> &'static str {
+    match name {
+        "1" | "RUNNING" => "RUNNING",
+        "3" | "FINISHED" => "FINISHED",
+        "4" | "FAILED" => "FAILED",
+        "5" | "KILLED" => "KILLED",
+        _ => "SCHEDULED",
+    }
 }

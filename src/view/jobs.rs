@@ -1,5 +1,6 @@
 //! Background work started from the panels (collect + extract, training, evaluation), on
-//! threads so that the window never freezes. Each job is a tracked run, like its command.
+//! threads so that the window never freezes: the jobs of [`crate::jobs`], which the service
+//! runs too. Each job is a tracked run, like its command.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,29 +10,13 @@ use std::thread::JoinHandle;
 
 use anyhow::Result;
 use bevy::prelude::*;
-use raceloop_learn::Progress;
 
 use crate::config::Resolved;
 use crate::episode::result::EpisodeResult;
 use crate::episode::runner::MCAP_FILE;
-use crate::stages::evaluate::{EvaluationSummary, evaluate};
-use crate::stages::extract::extract;
-use crate::stages::metrics;
-use crate::stages::train::{TrainJob, train_model};
+use crate::jobs::{self, Report};
+use crate::stages::evaluate::EvaluationSummary;
 use crate::tracking::{Tracker, TrackingArgs};
-
-/// What a running job reports.
-#[derive(Debug, Default, Clone)]
-pub struct Report {
-    /// One line of status.
-    pub status: String,
-    /// Training loss per batch: (fractional epoch, loss).
-    pub batch_loss: Vec<[f64; 2]>,
-    /// Train and validation loss per epoch: (epoch, loss).
-    pub train_loss: Vec<[f64; 2]>,
-    /// See `train_loss`.
-    pub val_loss: Vec<[f64; 2]>,
-}
 
 /// What a finished job produced.
 pub enum Output {
@@ -122,7 +107,10 @@ impl Jobs {
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let (r, s) = (report.clone(), stop.clone());
-        let handle = std::thread::spawn(move || work(&r, &s));
+        let handle = std::thread::spawn(move || {
+            jobs::begin();
+            work(&r, &s)
+        });
         self.running = Some(Job {
             name,
             report,
@@ -136,39 +124,12 @@ impl Jobs {
         let tracking = self.tracking.clone();
         self.start(
             format!("collect {episodes} episodes + extract"),
-            move |report, stop| {
+            move |report, _| {
                 let tracker = Tracker::open(&tracking)?;
                 let resolved =
                     resolved.with_overrides(&[format!("collection.episodes={episodes}")])?;
-                set(report, "collecting (see the terminal for progress)");
-                let run = tracker.start("collect", "collect-window", None)?;
-                metrics::config(&run, &resolved)?;
-                let seed = resolved.config.collection.seed;
-                let result =
-                    crate::stages::collect::collect_resolved(&resolved, None).and_then(|c| {
-                        metrics::collection(&run, &c, seed)?;
-                        Ok(c.dir)
-                    });
-                let dir = run.end_with(result)?;
-                if stop.load(Ordering::Relaxed) {
-                    anyhow::bail!("stopped");
-                }
-                set(report, &format!("extracting {}", dir.display()));
-                let run = tracker.start("extract", "extract-window", None)?;
-                metrics::config(&run, &resolved)?;
-                let result = extract(
-                    &[dir],
-                    &[],
-                    None,
-                    None,
-                    &resolved.config.dataset,
-                    Path::new("datasets"),
-                )
-                .and_then(|(dataset, manifest)| {
-                    metrics::dataset(&run, &dataset, &manifest)?;
-                    Ok(dataset)
-                });
-                Ok(Output::Dataset(run.end_with(result)?))
+                let dataset = jobs::collect_and_extract(&resolved, &tracker, None, report)?;
+                Ok(Output::Dataset(dataset))
             },
         );
     }
@@ -179,61 +140,8 @@ impl Jobs {
         self.start(format!("train {name}"), move |report, stop| {
             let tracker = Tracker::open(&tracking)?;
             let run = tracker.start("train", &format!("train-{name}-window"), None)?;
-            metrics::config(&run, &resolved)?;
-            let batches_per_epoch = raceloop_learn::Dataset::load(&dataset)
-                .map(|d| {
-                    d.stats
-                        .train_samples
-                        .div_ceil(resolved.config.training.batch_size)
-                })
-                .unwrap_or(1)
-                .max(1);
-            let mut batch = 0usize;
-            let (epochs, batch_size) = (
-                resolved.config.training.epochs,
-                resolved.config.training.batch_size,
-            );
-            let started = std::time::Instant::now();
-            let job = TrainJob {
-                dataset_dir: dataset.clone(),
-                name: name.clone(),
-                model: resolved.config.model.clone(),
-                training: resolved.config.training.clone(),
-                device: "cpu".into(),
-                models_root: PathBuf::from("models"),
-            };
-            let result = train_model(
-                &job,
-                &run,
-                &mut |p| {
-                    let mut r = report.lock().expect("not poisoned");
-                    match p {
-                        Progress::Batch { epoch, loss, .. } => {
-                            batch += 1;
-                            let x = batch as f64 / batches_per_epoch as f64;
-                            r.batch_loss.push([x, *loss]);
-                            // Throughput and ETA over the batches so far (validation included).
-                            let elapsed = started.elapsed().as_secs_f64().max(1e-9);
-                            let total = epochs * batches_per_epoch;
-                            let eta = elapsed / batch as f64 * total.saturating_sub(batch) as f64;
-                            r.status = format!(
-                                "epoch {epoch}/{epochs}: loss {loss:.5}, {:.0} samples/s, ETA {:.0} s",
-                                (batch * batch_size) as f64 / elapsed,
-                                eta
-                            );
-                        }
-                        Progress::Epoch(m) => {
-                            r.train_loss.push([m.epoch as f64, m.train_loss]);
-                            r.val_loss.push([m.epoch as f64, m.val_loss]);
-                        }
-                    }
-                },
-                &|| stop.load(Ordering::Relaxed),
-            )
-            .and_then(|dir| {
-                metrics::model(&run, &dir, &resolved)?;
-                resolved.save(&dir)?;
-                Ok(dir)
+            let result = jobs::train(&resolved, &dataset, &name, &run, report, &|| {
+                stop.load(Ordering::Relaxed)
             });
             Ok(Output::Model(run.end_with(result)?))
         });
@@ -259,14 +167,8 @@ impl Jobs {
                 format!("evaluation.episodes_per_track={episodes}"),
             ])?;
             let run = tracker.start("evaluate", &format!("evaluate-{name}-window"), None)?;
-            metrics::config(&run, &resolved)?;
-            set(report, "evaluating (see the terminal for progress)");
             let out = PathBuf::from("runs").join(format!("eval-{name}-window"));
-            let result = evaluate(&model, &resolved.config.evaluation, &resolved.sim(), &out)
-                .and_then(|s| {
-                    metrics::evaluation(&run, &out, &s)?;
-                    Ok(s)
-                });
+            let result = jobs::evaluate_model(&resolved, &model, &out, &run, report);
             let summary = Box::new(run.end_with(result)?);
             let failures = failures(&out);
             Ok(Output::Evaluation(Evaluation {
@@ -294,10 +196,6 @@ fn failures(dir: &Path) -> BTreeMap<String, Vec<(u64, PathBuf)>> {
     }
     out.values_mut().for_each(|v| v.sort());
     out
-}
-
-fn set(report: &Mutex<Report>, status: &str) {
-    report.lock().expect("not poisoned").status = status.to_string();
 }
 
 /// Collects finished jobs.

@@ -481,6 +481,7 @@ fn training_panel(
                     && ui.button("Stop").clicked()
                 {
                     job.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    crate::jobs::STOP_JOB.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
             });
             let report = match &jobs.running {
@@ -506,9 +507,9 @@ fn training_panel(
                 .legend(Legend::default())
                 .x_axis_label("epoch")
                 .show(ui, |plot| {
-                    plot.line(Line::new("batch loss", report.batch_loss.clone()));
-                    plot.line(Line::new("train loss", report.train_loss.clone()));
-                    plot.line(Line::new("val loss", report.val_loss.clone()));
+                    plot.line(Line::new("batch loss", report.batch_loss_curve.clone()));
+                    plot.line(Line::new("train loss", report.train_loss_curve.clone()));
+                    plot.line(Line::new("val loss", report.val_loss_curve.clone()));
                 });
         });
 }
