@@ -146,5 +146,16 @@ assert ids[training]["status"] == "FINISHED" and ids[long]["status"] == "KILLED"
 assert "best_val_loss" in ids[training]["metrics"], ids[training]
 expect_error(requests.get(BASE + "/experiments/nope"), 404, "id")
 seen["runs"] = len(runs)
+
+# A full queue refuses more jobs (429) and takes them again once they are stopped.
+busy = start("training", {"dataset": dataset, "epochs": 2000, "batch_size": 32, "name": "busy"})
+waiting = [start("collection", {"episodes": 1, "tracks": "IMS"}) for _ in range(16)]
+full = expect_error(post("/collection/start", {"episodes": 1, "tracks": "IMS"}), 429)
+for job in waiting + [busy]:
+    kind = "training" if job == busy else "collection"
+    assert post(f"/{kind}/stop/{job}").status_code == 200
+final = asyncio.run(follow("collection", waiting[-1]))[-1]
+assert final["state"] == "stopped", final
+seen["queue_full"] = full
 seen["dataset"] = dataset
 print(json.dumps(seen))

@@ -204,6 +204,15 @@ impl Queue {
         Ok(id)
     }
 
+    /// Jobs waiting to start.
+    pub fn queued(&self) -> usize {
+        let jobs = self.jobs.lock().expect("not poisoned");
+        jobs.by_id
+            .values()
+            .filter(|e| e.status.lock().expect("not poisoned").state == State::Queued)
+            .count()
+    }
+
     /// The status of job `id` of this process, if it is one.
     pub fn status(&self, id: &str) -> Option<JobStatus> {
         let jobs = self.jobs.lock().expect("not poisoned");

@@ -25,6 +25,8 @@ use crate::tracking::{ExperimentRecord, RunRecord};
 
 /// The longest gap between two progress messages on a job's WebSocket, s.
 pub const HEARTBEAT_S: u64 = 5;
+/// Jobs that may wait in the queue; a start beyond them is refused with 429.
+pub const MAX_QUEUED: usize = 16;
 
 /// An error answer: `{"error": "...", "field": "..."}`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -285,6 +287,20 @@ fn collect_overrides(spec: &CollectSpec, field: &str) -> Result<Vec<String>, Api
     Ok(out)
 }
 
+/// Queues a job unless [`MAX_QUEUED`] jobs already wait.
+fn submit(state: &AppState, kind: Kind, name: &str, work: Work) -> Result<String, ApiError> {
+    if state.queue.queued() >= MAX_QUEUED {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("{MAX_QUEUED} jobs are already queued; wait for them or stop some"),
+        ));
+    }
+    state
+        .queue
+        .submit(&state.tracker, kind, name, work)
+        .map_err(|e| ApiError::internal(&e))
+}
+
 fn started(kind: Kind, id: String) -> Json<Started> {
     Json(Started {
         status_url: format!("/{}/status/{id}", kind.name()),
@@ -298,7 +314,8 @@ fn started(kind: Kind, id: String) -> Json<Started> {
 /// `model.onnx`. Returns the job id (the MLflow run id).
 #[utoipa::path(post, path = "/training/start", request_body = TrainingRequest,
     responses((status = 200, body = Started), (status = 400, body = ApiError),
-              (status = 422, description = "a missing dataset or a bad override", body = ApiError)))]
+              (status = 422, description = "a missing dataset or a bad override", body = ApiError),
+              (status = 429, description = "the queue is full", body = ApiError)))]
 async fn training_start(State(state): State<AppState>, body: Bytes) -> ApiResult<Started> {
     let req: TrainingRequest = parse(&body)?;
     let mut overrides = Vec::new();
@@ -373,10 +390,7 @@ async fn training_start(State(state): State<AppState>, body: Bytes) -> ApiResult
         produced.model_dir = Some(dir);
         Ok(produced)
     });
-    let id = state
-        .queue
-        .submit(&state.tracker, Kind::Training, &label, work)
-        .map_err(|e| ApiError::internal(&e))?;
+    let id = submit(&state, Kind::Training, &label, work)?;
     let _ = slot.set(id.clone());
     Ok(started(Kind::Training, id))
 }
@@ -384,7 +398,8 @@ async fn training_start(State(state): State<AppState>, body: Bytes) -> ApiResult
 /// Starts a closed-loop evaluation of a model into `runs/eval-MODEL-ID8`.
 #[utoipa::path(post, path = "/evaluation/start", request_body = EvaluationRequest,
     responses((status = 200, body = Started), (status = 400, body = ApiError),
-              (status = 422, description = "a missing model or a bad override", body = ApiError)))]
+              (status = 422, description = "a missing model or a bad override", body = ApiError),
+              (status = 429, description = "the queue is full", body = ApiError)))]
 async fn evaluation_start(State(state): State<AppState>, body: Bytes) -> ApiResult<Started> {
     let req: EvaluationRequest = parse(&body)?;
     let name = checked_name("model", &req.model, "models")?;
@@ -427,10 +442,7 @@ async fn evaluation_start(State(state): State<AppState>, body: Bytes) -> ApiResu
             ..Produced::default()
         })
     });
-    let id = state
-        .queue
-        .submit(&state.tracker, Kind::Evaluation, &name, work)
-        .map_err(|e| ApiError::internal(&e))?;
+    let id = submit(&state, Kind::Evaluation, &name, work)?;
     let _ = slot.set(id.clone());
     Ok(started(Kind::Evaluation, id))
 }
@@ -438,7 +450,8 @@ async fn evaluation_start(State(state): State<AppState>, body: Bytes) -> ApiResu
 /// Starts a collection of expert episodes and extracts a dataset version from it.
 #[utoipa::path(post, path = "/collection/start", request_body = CollectSpec,
     responses((status = 200, body = Started), (status = 400, body = ApiError),
-              (status = 422, description = "a bad override", body = ApiError)))]
+              (status = 422, description = "a bad override", body = ApiError),
+              (status = 429, description = "the queue is full", body = ApiError)))]
 async fn collection_start(State(state): State<AppState>, body: Bytes) -> ApiResult<Started> {
     let spec: CollectSpec = parse(&body)?;
     let overrides = collect_overrides(&spec, "")?;
@@ -453,10 +466,7 @@ async fn collection_start(State(state): State<AppState>, body: Bytes) -> ApiResu
             ..Produced::default()
         })
     });
-    let id = state
-        .queue
-        .submit(&state.tracker, Kind::Collection, "collection", work)
-        .map_err(|e| ApiError::internal(&e))?;
+    let id = submit(&state, Kind::Collection, "collection", work)?;
     Ok(started(Kind::Collection, id))
 }
 
