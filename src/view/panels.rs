@@ -487,7 +487,7 @@ fn training_panel(
             let report = match &jobs.running {
                 Some(job) => {
                     let r = job.report.lock().expect("not poisoned").clone();
-                    ui.label(format!("{}: {}", job.name, r.status));
+                    ui.label(format!("{}: {}", job.name, status_line(&r)));
                     r
                 }
                 None => jobs.finished_report.clone(),
@@ -552,11 +552,8 @@ fn evaluation_panel(
                 );
             }
             if let Some(job) = &jobs.running {
-                ui.label(format!(
-                    "{}: {}",
-                    job.name,
-                    job.report.lock().expect("not poisoned").status
-                ));
+                let r = job.report.lock().expect("not poisoned").clone();
+                ui.label(format!("{}: {}", job.name, status_line(&r)));
             } else if !jobs.last.is_empty() {
                 ui.label(&jobs.last);
             }
@@ -678,4 +675,19 @@ fn overview_panel(ctx: &egui::Context, track: &raceloop_sim::Track, car: Option<
                 painter.circle_filled(to_screen(p), 4.0, egui::Color32::from_rgb(255, 80, 40));
             }
         });
+}
+
+/// A job's status line, with the episodes done while it collects or evaluates.
+fn status_line(report: &crate::jobs::Report) -> String {
+    let mut r = report.clone();
+    if matches!(r.stage.as_str(), "collect" | "evaluate") {
+        r.read_episodes();
+        if r.episodes_total > 0 {
+            return format!(
+                "{} ({}/{} episodes)",
+                r.status, r.episodes_done, r.episodes_total
+            );
+        }
+    }
+    r.status
 }
