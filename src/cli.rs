@@ -430,7 +430,7 @@ pub enum BenchCommand {
     /// Training throughput (samples/s, batch 64, AdamW, all cores) and time per epoch of a dataset.
     /// Reference: PyTorch CPU ≈ 8,600 samples/s with 2 threads (12,800 with its fused AdamW).
     Train(BenchTrainArgs),
-    /// Batch-1 inference latency of a model directory. References: PyTorch 117 µs, TFLite 30 µs.
+    /// Batch-1 inference latency of a model directory on every code path this CPU has.
     Infer(BenchInferArgs),
 }
 
@@ -448,6 +448,9 @@ pub struct BenchTrainArgs {
     /// Also time Burn's autodiff backward pass (the baseline) on the same data.
     #[arg(long)]
     pub compare_burn: bool,
+    /// Time every code path that this CPU has (avx512, avx2, burn, portable) side by side.
+    #[arg(long)]
+    pub all_paths: bool,
     /// Network.
     #[arg(long, value_enum, default_value_t = ArchArg::TinyLidarNet)]
     pub arch: ArchArg,

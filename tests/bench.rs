@@ -76,3 +76,56 @@ fn the_epoch_time_of_a_dataset_is_labelled_an_estimate() {
     );
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// `raceloop bench infer` times every path that the CPU has, says which `Policy` takes, and
+/// `RACELOOP_KERNEL` forces one (an unknown or unsupported value is named and ignored).
+#[test]
+fn bench_infer_lists_every_path_and_the_override_forces_one() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default");
+    let run = |kernel: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_raceloop"));
+        command.args([
+            "bench",
+            "infer",
+            "--calls",
+            "50",
+            "--json",
+            "--model",
+            model.to_str().unwrap(),
+        ]);
+        match kernel {
+            Some(k) => command.env("RACELOOP_KERNEL", k),
+            None => command.env_remove("RACELOOP_KERNEL"),
+        };
+        let out = command.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (v, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (v, _) = run(None);
+    let paths: Vec<&str> = v["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["kernel"].as_str().unwrap())
+        .collect();
+    eprintln!("paths on this CPU: {paths:?}, Policy takes {}", v["chosen"]);
+    assert!(paths.ends_with(&["burn", "portable"]), "{paths:?}");
+    assert_eq!(v["chosen"], paths[0]);
+    for p in v["paths"].as_array().unwrap() {
+        assert!(p["max_abs_diff_to_burn"].as_f64().unwrap() < 1e-4, "{p}");
+        assert!(p["median_us"].as_f64().unwrap() > 0.0);
+    }
+    let flop = v["flop_per_scan"].as_u64().unwrap();
+    assert!((3_000_000..3_300_000).contains(&flop), "{flop}");
+    for forced in ["portable", "burn"] {
+        assert_eq!(run(Some(forced)).0["chosen"], forced);
+    }
+    let (v, stderr) = run(Some("sse9"));
+    assert_eq!(v["chosen"], paths[0]);
+    assert!(stderr.contains("RACELOOP_KERNEL"), "{stderr}");
+}

@@ -19,10 +19,15 @@ struct TrainBench {
     samples_per_s: f64,
     samples_per_s_min: f64,
     samples_per_s_max: f64,
-    pytorch_cpu_samples_per_s: f64,
-    ratio_to_pytorch: f64,
+    /// The default path on this CPU (`RACELOOP_KERNEL` forces one).
+    path: String,
+    cpu_features: Vec<(&'static str, bool)>,
+    /// Measured on another machine (AMD EPYC with AVX-512), not in this run.
+    pytorch_cpu_samples_per_s_other_machine: f64,
     burn_autodiff_samples_per_s: Option<f64>,
     speedup_over_burn_autodiff: Option<f64>,
+    /// With `--all-paths`: the median samples/s of every path that this CPU has.
+    paths: Vec<(String, f64)>,
     dataset_train_samples: Option<usize>,
     /// `dataset_train_samples / samples_per_s`: an estimate of the training part of an epoch, s.
     estimated_train_epoch_s: Option<f64>,
@@ -91,9 +96,36 @@ pub fn train(args: &BenchTrainArgs) -> Result<()> {
     cfg.epochs = args.epochs;
     cfg.batch_size = args.batch_size;
     let backward = Backward::default_for(&model, &burn::prelude::Device::flex());
+    let name = |b: Backward| match b {
+        Backward::Packed(k) => format!("packed backward pass, {k} kernel"),
+        Backward::BurnAutodiff => "Burn's autodiff".to_string(),
+    };
     let timed = epoch_throughputs(&ds, &model, &cfg, backward)?;
     let sps = median(&timed);
-    let burn = if args.compare_burn {
+    let mut paths = Vec::new();
+    if args.all_paths {
+        use raceloop_learn::kernel::Kernel;
+        for kernel in Kernel::available() {
+            let b = match kernel {
+                Kernel::Burn => Backward::BurnAutodiff,
+                k => Backward::Packed(k),
+            };
+            let rate = if b == backward {
+                sps
+            } else {
+                median(&epoch_throughputs(&ds, &model, &cfg, b)?)
+            };
+            paths.push((kernel.name().to_string(), rate));
+        }
+    }
+    let burn = paths.iter().find(|(k, _)| k == "burn").map(|(_, r)| *r).or(
+        if backward == Backward::BurnAutodiff {
+            Some(sps)
+        } else {
+            None
+        },
+    );
+    let burn = if args.compare_burn && burn.is_none() {
         Some(median(&epoch_throughputs(
             &ds,
             &model,
@@ -101,7 +133,7 @@ pub fn train(args: &BenchTrainArgs) -> Result<()> {
             Backward::BurnAutodiff,
         )?))
     } else {
-        None
+        burn
     };
     let dataset_train_samples = match &args.dataset {
         Some(d) => Some(raceloop_files::read_json::<Stats>(&d.join("stats.json"))?.train_samples),
@@ -116,10 +148,12 @@ pub fn train(args: &BenchTrainArgs) -> Result<()> {
         samples_per_s: sps,
         samples_per_s_min: timed.first().copied().unwrap_or(f64::NAN),
         samples_per_s_max: timed.last().copied().unwrap_or(f64::NAN),
-        pytorch_cpu_samples_per_s: 8600.0,
-        ratio_to_pytorch: sps / 8600.0,
+        path: name(backward),
+        cpu_features: raceloop_learn::kernel::Kernel::cpu_features(),
+        pytorch_cpu_samples_per_s_other_machine: 8600.0,
         burn_autodiff_samples_per_s: burn,
         speedup_over_burn_autodiff: burn.map(|b| sps / b),
+        paths,
         estimated_train_epoch_s: dataset_train_samples.map(|n| n as f64 / sps),
         dataset_train_samples,
     };
@@ -129,26 +163,25 @@ pub fn train(args: &BenchTrainArgs) -> Result<()> {
         println!(
             "bench train: {} batch {} on {} threads, {} synthetic samples, median of {} epochs \
              after a warm-up epoch ({}, Burn's AdamW)",
-            r.architecture,
-            r.batch_size,
-            r.threads,
-            r.samples,
-            r.timed_epochs,
-            match backward {
-                Backward::Packed => "hand-written backward pass",
-                Backward::BurnAutodiff => "Burn's autodiff",
-            }
+            r.architecture, r.batch_size, r.threads, r.samples, r.timed_epochs, r.path
         );
+        let features: Vec<String> = r
+            .cpu_features
+            .iter()
+            .map(|(f, on)| format!("{f} {}", if *on { "yes" } else { "no" }))
+            .collect();
+        println!("  CPU: {}", features.join(", "));
         println!(
-            "  {:.0} samples/s (range {:.0}–{:.0}) = {:.2}x PyTorch CPU's 8,600 ({:.2}x its \
-             fused-AdamW 12,800)",
-            r.samples_per_s,
-            r.samples_per_s_min,
-            r.samples_per_s_max,
-            r.ratio_to_pytorch,
-            r.samples_per_s / 12800.0
+            "  {:.0} samples/s (range {:.0}–{:.0}); PyTorch CPU did 8,600 (12,800 with fused \
+             AdamW) on another machine (AMD EPYC with AVX-512), not in this run",
+            r.samples_per_s, r.samples_per_s_min, r.samples_per_s_max,
         );
-        if let (Some(b), Some(x)) = (r.burn_autodiff_samples_per_s, r.speedup_over_burn_autodiff) {
+        for (path, rate) in &r.paths {
+            println!("  path {path:<9} {rate:>8.0} samples/s");
+        }
+        if let (Some(b), Some(x)) = (r.burn_autodiff_samples_per_s, r.speedup_over_burn_autodiff)
+            && r.paths.is_empty()
+        {
             println!("  Burn autodiff on flex: {b:.0} samples/s ({x:.2}x slower)");
         }
         if let (Some(n), Some(t)) = (r.dataset_train_samples, r.estimated_train_epoch_s) {
@@ -163,18 +196,30 @@ pub fn train(args: &BenchTrainArgs) -> Result<()> {
 }
 
 #[derive(Debug, Serialize)]
-struct InferBench {
-    model: String,
-    calls: usize,
-    avx512: bool,
+struct InferPath {
+    kernel: String,
     median_us: f64,
     mean_us: f64,
     p99_us: f64,
-    burn_flex_median_us: f64,
-    speedup_over_burn: f64,
+    /// Network arithmetic per second at the median, GFLOP/s.
+    gflop_per_s: f64,
+    /// Largest difference to Burn's forward pass over 64 scans (rad or m/s).
     max_abs_diff_to_burn: f64,
-    pytorch_us: f64,
-    tflite_xnnpack_us: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct InferBench {
+    model: String,
+    calls: usize,
+    cpu_features: Vec<(&'static str, bool)>,
+    /// The path that `Policy` takes on this CPU (or `RACELOOP_KERNEL`).
+    chosen: String,
+    /// Multiply-adds × 2 of one scan through the network.
+    flop_per_scan: u64,
+    paths: Vec<InferPath>,
+    /// Reference figures measured on another machine (AMD EPYC with AVX-512), not in this run.
+    pytorch_us_other_machine: f64,
+    tflite_xnnpack_us_other_machine: f64,
 }
 
 /// Median, mean and 99th percentile of `calls` timed calls of `f`, µs.
@@ -197,12 +242,14 @@ fn time_calls(calls: usize, mut f: impl FnMut()) -> (f64, f64, f64) {
     )
 }
 
-/// `raceloop bench infer`: batch-1 inference latency of a model directory.
+/// `raceloop bench infer`: batch-1 inference latency of a model directory on every code path
+/// that this CPU has, side by side.
 ///
 /// # Errors
 /// An unloadable model.
 pub fn infer(args: &BenchInferArgs) -> Result<()> {
-    let mut policy = raceloop_learn::Policy::load(&args.model)?;
+    use raceloop_learn::kernel::Kernel;
+    let policy = raceloop_learn::Policy::load(&args.model)?;
     let beams = policy.config().num_beams;
     let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(5);
     let scans: Vec<Vec<f32>> = (0..64)
@@ -212,57 +259,97 @@ pub fn infer(args: &BenchInferArgs) -> Result<()> {
                 .collect()
         })
         .collect();
-    let max_abs_diff_to_burn = scans
-        .iter()
-        .map(|scan| {
-            let (a, b) = (policy.act(scan), policy.act_batch_burn(scan)[0]);
-            f64::from((a.0 - b.0).abs().max((a.1 - b.1).abs()))
-        })
-        .fold(0.0, f64::max);
-    let scan = &scans[0];
-    let (median_us, mean_us, p99_us) = time_calls(args.calls, || {
-        std::hint::black_box(policy.act(std::hint::black_box(scan)));
-    });
-    let (burn_median, _, _) = time_calls(args.calls.min(2000), || {
-        std::hint::black_box(policy.act_batch_burn(std::hint::black_box(scan)));
-    });
+    let flop_per_scan = raceloop_learn::packed::PackedNet::new(
+        &raceloop_learn::policy::load_weights(
+            policy.config(),
+            &args.model,
+            &burn::prelude::Device::flex(),
+        )?,
+        beams,
+    )
+    .flop();
+    let mut reference = policy.clone().with_kernel(Kernel::Burn);
+    let mut paths = Vec::new();
+    for kernel in Kernel::available() {
+        let mut p = policy.clone().with_kernel(kernel);
+        let max_abs_diff_to_burn = scans
+            .iter()
+            .map(|scan| {
+                let (a, b) = (p.act(scan), reference.act(scan));
+                f64::from((a.0 - b.0).abs().max((a.1 - b.1).abs()))
+            })
+            .fold(0.0, f64::max);
+        let scan = &scans[0];
+        let calls = if kernel == Kernel::Burn || kernel == Kernel::Portable {
+            args.calls.min(2000)
+        } else {
+            args.calls
+        };
+        let (median_us, mean_us, p99_us) = time_calls(calls, || {
+            std::hint::black_box(p.act(std::hint::black_box(scan)));
+        });
+        paths.push(InferPath {
+            kernel: kernel.name().into(),
+            median_us,
+            mean_us,
+            p99_us,
+            gflop_per_s: flop_per_scan as f64 / median_us / 1e3,
+            max_abs_diff_to_burn,
+        });
+    }
     let r = InferBench {
         model: args.model.display().to_string(),
         calls: args.calls,
-        avx512: policy.uses_avx512(),
-        median_us,
-        mean_us,
-        p99_us,
-        burn_flex_median_us: burn_median,
-        speedup_over_burn: burn_median / median_us,
-        max_abs_diff_to_burn,
-        pytorch_us: 117.0,
-        tflite_xnnpack_us: 30.0,
+        cpu_features: Kernel::cpu_features(),
+        chosen: policy.kernel().name().into(),
+        flop_per_scan,
+        paths,
+        pytorch_us_other_machine: 117.0,
+        tflite_xnnpack_us_other_machine: 30.0,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
-    } else {
+        return Ok(());
+    }
+    let features: Vec<String> = r
+        .cpu_features
+        .iter()
+        .map(|(f, on)| format!("{f} {}", if *on { "yes" } else { "no" }))
+        .collect();
+    println!(
+        "bench infer: {} batch-1 on one thread (normalisation included; {:.2} MFLOP per scan)",
+        r.model,
+        r.flop_per_scan as f64 / 1e6
+    );
+    println!(
+        "  CPU: {}; Policy uses `{}` (RACELOOP_KERNEL forces a path)",
+        features.join(", "),
+        r.chosen
+    );
+    let burn = r
+        .paths
+        .iter()
+        .find(|p| p.kernel == "burn")
+        .map_or(f64::NAN, |p| p.median_us);
+    println!(
+        "  {:<9} {:>10} {:>10} {:>10} {:>9} {:>10} {:>12}",
+        "path", "median µs", "mean µs", "p99 µs", "GFLOP/s", "vs Burn", "diff to Burn"
+    );
+    for p in &r.paths {
         println!(
-            "bench infer: {} batch-1 on one thread ({} calls, normalisation included; packed \
-             network, AVX-512 {})",
-            r.model,
-            r.calls,
-            if r.avx512 { "on" } else { "off" }
-        );
-        println!(
-            "  median {:.1} µs, mean {:.1} µs, p99 {:.1} µs: {:.2}x PyTorch's 117 µs, {:.2}x the \
-             30 µs TFLite/XNNPACK target",
-            r.median_us,
-            r.mean_us,
-            r.p99_us,
-            117.0 / r.median_us,
-            30.0 / r.median_us
-        );
-        println!(
-            "  Burn flex forward: median {:.1} µs ({:.1}x slower); largest output difference \
-             {:.1e} (rad or m/s)",
-            r.burn_flex_median_us, r.speedup_over_burn, r.max_abs_diff_to_burn
+            "  {:<9} {:>10.1} {:>10.1} {:>10.1} {:>9.1} {:>9.2}x {:>12.1e}",
+            p.kernel,
+            p.median_us,
+            p.mean_us,
+            p.p99_us,
+            p.gflop_per_s,
+            burn / p.median_us,
+            p.max_abs_diff_to_burn
         );
     }
+    println!(
+        "  references measured on another machine (AMD EPYC with AVX-512), not in this run: \
+         PyTorch 117 µs, TFLite/XNNPACK 30 µs"
+    );
     Ok(())
 }

@@ -19,6 +19,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use rayon::prelude::*;
 
+use crate::kernel::Kernel;
 use crate::loss::{LossKind, element_loss_and_grad};
 use crate::model::Model;
 use crate::packed::{Activation, Gemm, Init, Layer, Origin, PackedNet, Parameter, gemm};
@@ -128,7 +129,7 @@ fn layer_backward(
     g: &mut LayerGrads,
     dx: Option<&mut [f32]>,
     window: &mut [f32],
-    avx: bool,
+    avx: Kernel,
 ) {
     let dz = &dz[..rows * layer.padded];
     for row in dz.chunks_exact(layer.padded) {
@@ -198,7 +199,7 @@ fn chunk_gradients(
     s: &mut Scratch,
     grads: &mut [LayerGrads],
 ) -> f64 {
-    let avx = net.avx512;
+    let avx = net.kernel;
     let layers = &net.layers;
     let convs = net.convs();
     let beams = net.inputs();
@@ -332,10 +333,15 @@ impl Backprop {
         }
     }
 
-    /// Uses the portable loops instead of AVX-512 (tests).
-    pub fn portable(mut self) -> Self {
-        self.net = self.net.portable();
+    /// Uses `kernel`'s micro-kernel (tests, benchmarks); see [`PackedNet::with_kernel`].
+    pub fn with_kernel(mut self, kernel: Kernel) -> Self {
+        self.net = self.net.with_kernel(kernel);
         self
+    }
+
+    /// The micro-kernel in use.
+    pub fn kernel(&self) -> Kernel {
+        self.net.kernel()
     }
 
     /// Mean loss over the batch `rows` of normalised inputs `x` (`[n, beams]`) and targets `y`
@@ -492,7 +498,13 @@ mod tests {
         data.expect("a gradient").try_into_vec_as().unwrap()
     }
 
-    fn check(architecture: Architecture, outputs: usize, kind: LossKind, portable: bool) {
+    fn check(architecture: Architecture, outputs: usize, kind: LossKind, kernel: Kernel) {
+        if !kernel.supported() {
+            println!(
+                "{architecture:?} {kind:?}: the {kernel} path did not run (this CPU lacks it)"
+            );
+            return;
+        }
         let device = Device::flex();
         let ad = device.clone().autodiff();
         let n = 2 * CHUNK + 5;
@@ -513,22 +525,9 @@ mod tests {
         );
         let reference_loss = f64::from(loss.clone().into_scalar::<f32>());
         let mut reference = GradientsParams::from_grads(loss.backward(), &model);
-        let mut backprop = Backprop::new(&model, 1080);
-        if portable {
-            backprop = backprop.portable();
-        }
-        // Name the path that really runs: without AVX-512F the fast path is the portable one.
-        let path = if backprop.net.avx512 {
-            "avx512"
-        } else {
-            "portable"
-        };
-        if !portable && !backprop.net.avx512 {
-            println!(
-                "{architecture:?} {kind:?}: the AVX-512 path did not run (this CPU lacks \
-                 AVX-512F); checked the portable path instead"
-            );
-        }
+        let mut backprop = Backprop::new(&model, 1080).with_kernel(kernel);
+        let path = backprop.kernel();
+        assert_eq!(path, kernel);
         let (ours_loss, mut ours) =
             backprop.loss_and_gradients(&model, (&x, &y), &rows, kind, &device);
         assert!(
@@ -574,14 +573,17 @@ mod tests {
 
     #[test]
     fn tiny_lidar_net_gradients_match_burn_autodiff() {
-        check(Architecture::TinyLidarNet, 2, LossKind::Mse, false);
-        check(Architecture::TinyLidarNet, 1, LossKind::Huber(0.1), false);
-        check(Architecture::TinyLidarNet, 2, LossKind::Mse, true);
+        for kernel in [Kernel::Avx512, Kernel::Avx2, Kernel::Portable] {
+            check(Architecture::TinyLidarNet, 2, LossKind::Mse, kernel);
+            check(Architecture::TinyLidarNet, 1, LossKind::Huber(0.1), kernel);
+        }
     }
 
     #[test]
     fn mlp_gradients_match_burn_autodiff() {
-        check(Architecture::Mlp, 1, LossKind::Mse, false);
-        check(Architecture::Mlp, 2, LossKind::Huber(0.5), true);
+        for kernel in [Kernel::Avx512, Kernel::Avx2, Kernel::Portable] {
+            check(Architecture::Mlp, 1, LossKind::Mse, kernel);
+            check(Architecture::Mlp, 2, LossKind::Huber(0.5), kernel);
+        }
     }
 }

@@ -13,6 +13,7 @@
 pub mod backprop;
 pub mod dataset;
 pub mod error;
+pub mod kernel;
 pub mod loss;
 pub mod model;
 // The one module with `unsafe`: AVX-512 intrinsics behind run-time feature detection.

@@ -15,11 +15,12 @@
 //!   padded to a multiple of 16; the first dense layer after the conv stack has its rows
 //!   permuted so that it reads channels-last features in the paper's channel-major flatten order.
 //! - On x86-64 CPUs with AVX-512 a register-blocked micro-kernel keeps up to 24 vectors of 16
-//!   outputs in registers (6 rows × 64 channels) while it streams the packed weights; elsewhere a
-//!   portable loop does the same arithmetic.
+//!   outputs in registers (6 rows × 64 channels) while it streams the packed weights; with AVX2
+//!   and FMA a second one keeps 6 rows × 16 channels; elsewhere a portable loop does the same
+//!   arithmetic. [`Kernel`] chooses (`RACELOOP_KERNEL` forces one).
 //!
 //! Outputs agree with Burn's forward pass to float rounding (≈1e-6; the summation order
-//! differs), which the tests check for both architectures and both code paths.
+//! differs), which the tests check for both architectures and every code path that the CPU has.
 
 use burn::nn::Linear;
 use burn::nn::conv::Conv1d;
@@ -27,6 +28,7 @@ use burn::prelude::*;
 #[cfg(test)]
 use burn::tensor::TensorData;
 
+use crate::kernel::Kernel;
 use crate::model::{Model, conv_out};
 
 /// Output columns are padded to a multiple of this (one AVX-512 vector of f32).
@@ -243,12 +245,12 @@ impl Layer {
     }
 
     /// `output[rows, width] = activation(input · weights + bias)`.
-    pub(crate) fn run(&self, input: &[f32], output: &mut [f32], avx512: bool) {
-        self.run_rows(input, output, self.rows, avx512);
+    pub(crate) fn run(&self, input: &[f32], output: &mut [f32], kernel: Kernel) {
+        self.run_rows(input, output, self.rows, kernel);
     }
 
     /// [`Layer::run`] for `rows` rows: a dense layer applied to `rows` inputs at once.
-    pub(crate) fn run_rows(&self, input: &[f32], output: &mut [f32], rows: usize, avx512: bool) {
+    pub(crate) fn run_rows(&self, input: &[f32], output: &mut [f32], rows: usize, kernel: Kernel) {
         gemm(
             &Gemm {
                 a: input,
@@ -264,7 +266,7 @@ impl Layer {
                 init: Init::Bias(&self.bias),
             },
             output,
-            avx512,
+            kernel,
         );
         let out = &mut output[..rows * self.width];
         match self.activation {
@@ -302,12 +304,12 @@ pub(crate) struct Gemm<'a> {
     pub init: Init<'a>,
 }
 
-/// Runs `g` into `c`, with the AVX-512 micro-kernel when `avx512` (only ever set where the CPU
-/// has it) and portable loops otherwise.
+/// Runs `g` into `c` with `kernel`'s micro-kernel (the AVX ones only where the CPU has them, else
+/// the portable loops; [`Kernel::Burn`] runs the portable loops too).
 ///
 /// # Panics
 /// If a slice is too short for the shapes and strides.
-pub(crate) fn gemm(g: &Gemm, c: &mut [f32], avx512: bool) {
+pub(crate) fn gemm(g: &Gemm, c: &mut [f32], kernel: Kernel) {
     if g.m == 0 || g.k == 0 {
         return;
     }
@@ -319,13 +321,21 @@ pub(crate) fn gemm(g: &Gemm, c: &mut [f32], avx512: bool) {
         assert!(bias.len() >= g.n);
     }
     #[cfg(target_arch = "x86_64")]
-    if avx512 {
-        // SAFETY: `avx512` is only set where the CPU reports AVX-512F, and the bounds of every
-        // access are asserted above.
-        unsafe { avx512::gemm(g, c) };
-        return;
+    match kernel {
+        Kernel::Avx512 if kernel.supported() => {
+            // SAFETY: the CPU reports AVX-512F, and the bounds of every access are asserted
+            // above.
+            unsafe { avx512::gemm(g, c) };
+            return;
+        }
+        Kernel::Avx2 if kernel.supported() => {
+            // SAFETY: the CPU reports AVX2 and FMA, and the bounds are asserted above.
+            unsafe { avx2::gemm(g, c) };
+            return;
+        }
+        _ => {}
     }
-    let _ = avx512;
+    let _ = kernel;
     let mut acc = vec![0.0f32; g.n];
     for i in 0..g.m {
         let out = &mut c[i * g.c_row..i * g.c_row + g.live];
@@ -353,7 +363,7 @@ pub struct PackedNet {
     pub(crate) layers: Vec<Layer>,
     inputs: usize,
     buffers: [Vec<f32>; 2],
-    pub(crate) avx512: bool,
+    pub(crate) kernel: Kernel,
 }
 
 impl PackedNet {
@@ -387,7 +397,10 @@ impl PackedNet {
             layers,
             inputs: num_beams,
             buffers: [vec![0.0; largest], vec![0.0; largest]],
-            avx512: avx512_available(),
+            kernel: match Kernel::choose() {
+                Kernel::Burn => Kernel::Portable,
+                k => k,
+            },
         }
     }
 
@@ -405,15 +418,25 @@ impl PackedNet {
         }
     }
 
-    /// Uses the portable loops even where AVX-512 is available (for tests and comparisons).
-    pub fn portable(mut self) -> Self {
-        self.avx512 = false;
+    /// Uses `kernel` (for tests and comparisons); a path that this CPU lacks, or
+    /// [`Kernel::Burn`], runs the portable loops.
+    pub fn with_kernel(mut self, kernel: Kernel) -> Self {
+        self.kernel = if kernel.supported() && kernel != Kernel::Burn {
+            kernel
+        } else {
+            Kernel::Portable
+        };
         self
     }
 
-    /// Whether the AVX-512 micro-kernel is in use.
-    pub fn uses_avx512(&self) -> bool {
-        self.avx512
+    /// Uses the portable loops even where an AVX kernel is available.
+    pub fn portable(self) -> Self {
+        self.with_kernel(Kernel::Portable)
+    }
+
+    /// The micro-kernel in use.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
     }
 
     /// Number of leading conv layers (0 for the MLP).
@@ -422,6 +445,14 @@ impl PackedNet {
             .iter()
             .take_while(|l| matches!(l.origin, Origin::Conv { .. }))
             .count()
+    }
+
+    /// Arithmetic of one forward pass: 2 × the multiply-adds of every layer (padding left out).
+    pub fn flop(&self) -> u64 {
+        self.layers
+            .iter()
+            .map(|l| 2 * (l.rows * l.depth * l.width) as u64)
+            .sum()
     }
 
     /// Scan length (beams).
@@ -443,23 +474,12 @@ impl PackedNet {
             let input: &[f32] = if i == 0 { scan } else { src };
             if i == last {
                 assert_eq!(out.len(), layer.width, "out must be [{}]", layer.width);
-                layer.run(input, out, self.avx512);
+                layer.run(input, out, self.kernel);
             } else {
-                layer.run(input, dst, self.avx512);
+                layer.run(input, dst, self.kernel);
                 std::mem::swap(&mut src, &mut dst);
             }
         }
-    }
-}
-
-fn avx512_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
     }
 }
 
@@ -567,6 +587,101 @@ mod avx512 {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{Gemm, Init, LANES};
+
+    /// Rows per register tile: 6 rows × 2 vectors of 8 columns keep 12 accumulators, 2 weight
+    /// vectors and a broadcast in the 16 YMM registers.
+    const ROWS: usize = 6;
+
+    /// [`super::gemm`] in register-blocked tiles of up to [`ROWS`] rows × 16 columns, with the
+    /// same fused multiply-adds in the same order as the AVX-512 kernel (bit-identical output).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA, and the slices must hold the shapes (asserted by the
+    /// caller).
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn gemm(g: &Gemm, c: &mut [f32]) {
+        let mut col = 0;
+        while col < g.n {
+            let mut row = 0;
+            while row + ROWS <= g.m {
+                // SAFETY: as for this function.
+                unsafe { tile::<ROWS>(g, c, col, row) };
+                row += ROWS;
+            }
+            while row < g.m {
+                // SAFETY: as for this function.
+                unsafe { tile::<1>(g, c, col, row) };
+                row += 1;
+            }
+            col += LANES;
+        }
+    }
+
+    /// Lanes of the 8-column half `h` of the block at `col` that lie before `live`, as a
+    /// mask for `maskload`/`maskstore`, and whether any does.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn mask(g: &Gemm, col: usize, h: usize) -> (__m256i, bool) {
+        let live = g.live.saturating_sub(col + h * 8).min(8) as i32;
+        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        (_mm256_cmpgt_epi32(_mm256_set1_epi32(live), lanes), live > 0)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn tile<const R: usize>(g: &Gemm, c: &mut [f32], col: usize, row: usize) {
+        let masks = [mask(g, col, 0), mask(g, col, 1)];
+        unsafe {
+            let b = g.b.as_ptr().add(col);
+            let a = g.a.as_ptr().add(row * g.a_row);
+            let out = c.as_mut_ptr().add(row * g.c_row + col);
+            let mut acc = [[_mm256_setzero_ps(); 2]; R];
+            match g.init {
+                Init::Bias(bias) => {
+                    for (h, a) in acc[0].iter_mut().enumerate() {
+                        *a = _mm256_loadu_ps(bias.as_ptr().add(col + h * 8));
+                    }
+                    for r in 1..R {
+                        acc[r] = acc[0];
+                    }
+                }
+                Init::Zero => {}
+                Init::Add => {
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        for (h, acc) in acc.iter_mut().enumerate() {
+                            if masks[h].1 {
+                                *acc = _mm256_maskload_ps(out.add(r * g.c_row + h * 8), masks[h].0);
+                            }
+                        }
+                    }
+                }
+            }
+            for j in 0..g.k {
+                let bj = b.add(j * g.b_row);
+                let bv = [_mm256_loadu_ps(bj), _mm256_loadu_ps(bj.add(8))];
+                let aj = a.add(j * g.a_col);
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let x = _mm256_set1_ps(*aj.add(r * g.a_row));
+                    acc[0] = _mm256_fmadd_ps(x, bv[0], acc[0]);
+                    acc[1] = _mm256_fmadd_ps(x, bv[1], acc[1]);
+                }
+            }
+            for (r, acc) in acc.iter().enumerate() {
+                for (h, acc) in acc.iter().enumerate() {
+                    if masks[h].1 {
+                        _mm256_maskstore_ps(out.add(r * g.c_row + h * 8), masks[h].0, *acc);
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -622,25 +737,26 @@ pub(crate) mod tests {
             hi - lo > 1e-4,
             "outputs should differ between scans: {reference:?}"
         );
-        let fast = PackedNet::new(&model, 1080);
-        let nets = if fast.uses_avx512() {
-            vec![fast.clone(), fast.portable()]
-        } else {
-            println!(
-                "{architecture:?}: the AVX-512 path did not run (this CPU lacks AVX-512F); \
-                 checking the portable path only"
-            );
-            vec![fast]
-        };
-        for mut net in nets {
-            let path = if net.uses_avx512() {
-                "avx512"
-            } else {
-                "portable"
-            };
+        let packed = PackedNet::new(&model, 1080);
+        let kernels: Vec<Kernel> = Kernel::available()
+            .into_iter()
+            .filter(|k| *k != Kernel::Burn)
+            .collect();
+        for k in [Kernel::Avx512, Kernel::Avx2] {
+            if !kernels.contains(&k) {
+                println!("{architecture:?}: the {k} path did not run (this CPU lacks it)");
+            }
+        }
+        let mut first_avx: Option<Vec<f32>> = None;
+        for kernel in kernels {
+            let mut net = packed.clone().with_kernel(kernel);
+            let path = net.kernel();
+            assert_eq!(path, kernel);
+            let mut all = Vec::new();
             let mut out = vec![0.0; outputs];
             for (scan, want) in x.chunks(1080).zip(reference.chunks(outputs)) {
                 net.forward(scan, &mut out);
+                all.extend_from_slice(&out);
                 for (a, b) in out.iter().zip(want) {
                     assert!(
                         (a - b).abs() < 1e-5,
@@ -651,6 +767,12 @@ pub(crate) mod tests {
             println!(
                 "{architecture:?} {outputs} output(s): the {path} forward pass matches Burn within 1e-5"
             );
+            if path != Kernel::Portable {
+                match &first_avx {
+                    Some(other) => assert_eq!(other, &all, "AVX kernels are bit-identical"),
+                    None => first_avx = Some(all),
+                }
+            }
         }
     }
 

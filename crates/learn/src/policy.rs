@@ -12,6 +12,7 @@ use burn::tensor::TensorData;
 
 use crate::dataset::Stats;
 use crate::error::{LearnError, Result};
+use crate::kernel::Kernel;
 use crate::model::{Model, ModelConfig};
 use crate::packed::PackedNet;
 
@@ -78,11 +79,13 @@ pub fn load_weights(config: &ModelConfig, dir: &Path, device: &Device) -> Result
 }
 
 /// A loaded model ready to drive. Scans go through the [`PackedNet`] copy of the network
-/// (the same outputs as Burn's forward pass, several times faster for one scan).
+/// (the same outputs as Burn's forward pass, several times faster for one scan) where
+/// [`Kernel::choose`] picks a packed kernel, else through Burn's forward pass.
 #[derive(Clone, Debug)]
 pub struct Policy {
     model: Model,
     packed: PackedNet,
+    kernel: Kernel,
     config: ModelConfig,
     stats: Stats,
     device: Device,
@@ -121,6 +124,7 @@ impl Policy {
         let model = model.valid();
         Self {
             packed: PackedNet::new(&model, config.num_beams),
+            kernel: Kernel::choose(),
             model,
             input: Vec::with_capacity(config.num_beams),
             output: vec![0.0; config.outputs],
@@ -130,9 +134,21 @@ impl Policy {
         }
     }
 
-    /// Whether inference uses the AVX-512 micro-kernel (else portable loops).
-    pub fn uses_avx512(&self) -> bool {
-        self.packed.uses_avx512()
+    /// The code path of inference: a packed micro-kernel, or [`Kernel::Burn`].
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
+    }
+
+    /// Runs inference on `kernel` (for tests and benchmarks; a path that this CPU lacks runs
+    /// the portable loops).
+    pub fn with_kernel(mut self, kernel: Kernel) -> Self {
+        self.packed = self.packed.with_kernel(kernel);
+        self.kernel = if kernel == Kernel::Burn {
+            kernel
+        } else {
+            self.packed.kernel()
+        };
+        self
     }
 
     /// The model configuration.
@@ -150,6 +166,9 @@ impl Policy {
     /// # Panics
     /// If `scans.len()` is not a multiple of `num_beams`.
     pub fn act_batch(&mut self, scans: &[f32]) -> Vec<(f32, f32)> {
+        if self.kernel == Kernel::Burn {
+            return self.act_batch_burn(scans);
+        }
         let beams = self.config.num_beams;
         assert_eq!(scans.len() % beams, 0, "scans must be [n, {beams}]");
         scans

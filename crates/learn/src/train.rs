@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::backprop;
 use crate::dataset::{Dataset, LABELS, Split, Stats};
 use crate::error::{LearnError, Result};
+use crate::kernel::Kernel;
 use crate::loss::{LossKind, loss_tensor};
 use crate::model::{Architecture, Model, ModelConfig};
 
@@ -228,19 +229,26 @@ pub fn train(
 /// Where the loss gradients come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backward {
-    /// The hand-written CPU backward pass of [`crate::backprop`] (CPU devices only).
-    Packed,
+    /// The hand-written CPU backward pass of [`crate::backprop`] on this micro-kernel (CPU
+    /// devices only; [`Kernel::Burn`] or a kernel that the CPU lacks runs the portable loops).
+    Packed(Kernel),
     /// Burn's autodiff (any device).
     BurnAutodiff,
 }
 
 impl Backward {
     /// The faster one for `model` on `device`: [`Backward::Packed`] for Tiny Lidar Net on the
-    /// CPU (about 4× Burn's autodiff here), else Burn's autodiff (which trains the MLP's plain
-    /// matrix products faster than the packed kernels do).
+    /// CPU when [`Kernel::choose`] picks an AVX micro-kernel (about 4× Burn's autodiff with
+    /// AVX-512 here), else Burn's autodiff (which also trains the MLP's plain matrix products
+    /// faster than the packed kernels do). `RACELOOP_KERNEL=portable` forces the packed
+    /// backward pass on the portable loops.
     pub fn default_for(model: &ModelConfig, device: &Device) -> Self {
-        if *device == Device::flex() && model.architecture == Architecture::TinyLidarNet {
-            Self::Packed
+        let kernel = Kernel::choose();
+        if *device == Device::flex()
+            && model.architecture == Architecture::TinyLidarNet
+            && kernel != Kernel::Burn
+        {
+            Self::Packed(kernel)
         } else {
             Self::BurnAutodiff
         }
@@ -260,7 +268,7 @@ pub fn train_with(
     progress: &mut dyn FnMut(Progress),
     stop: &dyn Fn() -> bool,
 ) -> Result<Trained> {
-    let packed = backward == Backward::Packed;
+    let packed = matches!(backward, Backward::Packed(_));
     check_inputs(ds, model_cfg, cfg, device, packed)?;
     let (beams, outputs) = (model_cfg.num_beams, model_cfg.outputs);
     let (mut xt, mut yt) = prepare(&ds.train, &ds.stats, outputs);
@@ -291,10 +299,11 @@ pub fn train_with(
         .with_beta_1(cfg.betas[0])
         .with_beta_2(cfg.betas[1])
         .init();
-    let mut gradients = if packed {
-        Gradients::Packed(backprop::Backprop::new(&model, beams))
-    } else {
-        Gradients::Autodiff(ad.clone())
+    let mut gradients = match backward {
+        Backward::Packed(kernel) => {
+            Gradients::Packed(backprop::Backprop::new(&model, beams).with_kernel(kernel))
+        }
+        Backward::BurnAutodiff => Gradients::Autodiff(ad.clone()),
     };
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed);
     let batches = n.div_ceil(cfg.batch_size);

@@ -4,6 +4,7 @@
 #![cfg(feature = "wgpu")]
 
 use burn::prelude::*;
+use raceloop_learn::kernel::Kernel;
 use raceloop_learn::loss::LossKind;
 use raceloop_learn::train::{Backward, Progress, Schedule, train_with};
 use raceloop_learn::{Architecture, Dataset, ModelConfig, Split, Stats, TrainConfig};
@@ -91,7 +92,7 @@ fn wgpu_training_matches_the_cpu_losses() {
     let (gpu_batches, gpu_epochs) = losses(&gpu, Backward::BurnAutodiff);
     let gpu_s = t0.elapsed().as_secs_f64();
     let (cpu_batches, cpu_epochs) = losses(&Device::flex(), Backward::BurnAutodiff);
-    let (packed_batches, _) = losses(&Device::flex(), Backward::Packed);
+    let (packed_batches, _) = losses(&Device::flex(), Backward::Packed(Kernel::choose()));
     println!("wgpu device {gpu:?}: 3 epochs in {gpu_s:.1} s");
     assert_eq!(gpu_batches.len(), cpu_batches.len());
     let mut worst = 0f64;
