@@ -61,15 +61,17 @@ impl Kernel {
     }
 
     /// The path to use: [`Kernel::ENV`] when it names a supported path, else the fastest
-    /// supported one. An unknown or unsupported value is reported on stderr (once per call)
-    /// and ignored, since running an unsupported instruction set would crash.
+    /// supported one. An unknown or unsupported value is reported on stderr (once per
+    /// process) and ignored, since running an unsupported instruction set would crash.
     pub fn choose() -> Kernel {
+        static WARNED: std::sync::Once = std::sync::Once::new();
         match Self::from_env() {
             Ok(Some(k)) => k,
             Ok(None) => Self::available()[0],
             Err(message) => {
-                eprintln!("warning: {message}; using {}", Self::available()[0]);
-                Self::available()[0]
+                let best = Self::available()[0];
+                WARNED.call_once(|| eprintln!("warning: {message}; using {best}"));
+                best
             }
         }
     }
