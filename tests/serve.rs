@@ -174,7 +174,7 @@ fn a_restart_marks_the_jobs_that_were_running_as_failed() {
 #[test]
 fn a_token_guards_every_route_and_other_hosts_need_one() {
     let dir = tempdir("token");
-    let server = serve(&dir, &["--token", "s3cret"]);
+    let server = serve(&dir, &["--host", "0.0.0.0", "--token", "s3cret"]);
     let url = format!("{}/experiments", server.url);
     let (status, body) = get(&url, None);
     assert_eq!(status, 401, "{body}");

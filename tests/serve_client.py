@@ -11,8 +11,13 @@ import os
 import sys
 import time
 
+os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 reads file stores on request
+
+import numpy as np
+import onnxruntime as ort
 import requests
 import websockets
+from mlflow.tracking import MlflowClient
 
 BASE = sys.argv[1].rstrip("/")
 WS = "ws" + BASE[len("http") :]
@@ -114,6 +119,23 @@ gaps = [b["received_s"] - a["received_s"] for a, b in zip(messages, messages[1:]
 assert max(gaps, default=0) <= 10, gaps
 seen["training"] = {"messages": len(messages), "epochs_seen": epochs_seen, "max_gap_s": max(gaps, default=0)}
 
+# The validation losses that the WebSocket showed (each message carries the last finished
+# epoch's) are MLflow's metric history of the job's run, and the final one is epoch 3's.
+streamed = {m["val_loss"] for m in messages if m["val_loss"] is not None}
+history = MlflowClient(tracking_uri="file:./mlruns").get_metric_history(training, "val_loss")
+tracked = {h.step: h.value for h in history}
+assert sorted(tracked) == [1, 2, 3], tracked
+for value in streamed:
+    assert any(abs(value - t) <= 1e-9 * abs(t) for t in tracked.values()), (streamed, tracked)
+assert abs(messages[-1]["val_loss"] - tracked[3]) <= 1e-9 * abs(tracked[3]), (messages[-1], tracked)
+
+# The trained model's ONNX file runs in onnxruntime: [batch, 1080] ranges → [batch, 2] commands.
+session = ort.InferenceSession(final["onnx"], providers=["CPUExecutionProvider"])
+scans = np.random.default_rng(0).uniform(0.2, 30.0, size=(5, 1080)).astype(np.float32)
+(action,) = session.run(["action"], {"scan": scans})
+assert action.shape == (5, 2) and np.isfinite(action).all(), action
+seen["val_loss_history"] = tracked
+
 # Training that collects first, and an evaluation queued behind it.
 collecting = start("training", {"collect": {"episodes": 4, "tracks": "Spa"}, "epochs": 1, "network": "Mlp"})
 evaluation = start("evaluation", {"model": "svc", "tracks": "Austin", "episodes_per_track": 1})
@@ -132,6 +154,10 @@ long = start("training", {"dataset": dataset, "epochs": 2000, "batch_size": 32, 
 final = asyncio.run(follow("training", long, stop_after=2))[-1]
 assert final["state"] == "stopped", final
 assert 2 <= final["epoch"] < 2000 and final["model_dir"] == "models/stopped", final
+# The stopped training's model directory is whole, and nothing half-written is left beside it.
+for f in ["weights.safetensors", "model.json", "stats.json", "lineage.json", "model.onnx"]:
+    assert os.path.isfile(os.path.join("models/stopped", f)), f
+assert not [d for d in os.listdir("models") if d.startswith(".") or d.endswith(".tmp")], os.listdir("models")
 seen["stopped_at_epoch"] = final["epoch"]
 
 # The experiments list the jobs as tracked runs.
