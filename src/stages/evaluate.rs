@@ -224,7 +224,8 @@ pub fn evaluate(
 pub const KEY_FILE: &str = "evaluation.key";
 
 /// A digest of everything an evaluation's episodes depend on: the weights, the settings (not
-/// the worker count), the simulation config, the tracks' geometry and the build.
+/// the worker count), the simulation config, the tracks' geometry, the build and the rounding
+/// class of the inference path ([`raceloop_learn::kernel::Kernel::numerics`]).
 ///
 /// # Errors
 /// Unreadable weights.
@@ -250,10 +251,11 @@ pub fn evaluation_key(
     }
     h.update(
         format!(
-            "{}|{}|{}",
+            "{}|{}|{}|{}",
             provenance::VERSION,
             provenance::GIT_COMMIT,
-            provenance::GIT_DIRTY
+            provenance::GIT_DIRTY,
+            raceloop_learn::kernel::Kernel::choose().numerics()
         )
         .as_bytes(),
     );

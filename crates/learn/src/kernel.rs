@@ -43,6 +43,17 @@ impl Kernel {
         }
     }
 
+    /// The rounding class of the path's results: the AVX kernels give bit-identical outputs
+    /// (`fma`); the portable loops and Burn each round their own way. Caches of results that a
+    /// model's outputs produced are keyed on it.
+    pub fn numerics(self) -> &'static str {
+        match self {
+            Self::Avx512 | Self::Avx2 => "fma",
+            Self::Portable => "portable",
+            Self::Burn => "burn",
+        }
+    }
+
     /// Whether this CPU can run the path.
     pub fn supported(self) -> bool {
         match self {
