@@ -259,15 +259,7 @@ pub fn infer(args: &BenchInferArgs) -> Result<()> {
                 .collect()
         })
         .collect();
-    let flop_per_scan = raceloop_learn::packed::PackedNet::new(
-        &raceloop_learn::policy::load_weights(
-            policy.config(),
-            &args.model,
-            &burn::prelude::Device::flex(),
-        )?,
-        beams,
-    )
-    .flop();
+    let flop_per_scan = policy.flop();
     let mut reference = policy.clone().with_kernel(Kernel::Burn);
     let mut paths = Vec::new();
     for kernel in Kernel::available() {

@@ -301,6 +301,11 @@ fn submit(state: &AppState, kind: Kind, name: &str, work: Work) -> Result<String
         .map_err(|e| ApiError::internal(&e))
 }
 
+/// The first 8 digits of a job id, for directory names.
+fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
 fn started(kind: Kind, id: String) -> Json<Started> {
     Json(Started {
         status_url: format!("/{}/status/{id}", kind.name()),
@@ -367,8 +372,6 @@ async fn training_start(State(state): State<AppState>, body: Bytes) -> ApiResult
     let resolved = resolve(&state, "overrides", &overrides)?;
     let tracker = state.tracker.clone();
     let label = name.clone().unwrap_or_else(|| "serve".into());
-    let slot: std::sync::Arc<std::sync::OnceLock<String>> = Default::default();
-    let id_slot = slot.clone();
     let work: Work = Box::new(move |run, report, stop| {
         let mut produced = Produced::default();
         let dataset = match dataset {
@@ -379,19 +382,13 @@ async fn training_start(State(state): State<AppState>, body: Bytes) -> ApiResult
                 d
             }
         };
-        let name = name.unwrap_or_else(|| {
-            format!(
-                "serve-{}",
-                id_slot.get().map_or("job", |id| &id[..8.min(id.len())])
-            )
-        });
+        let name = name.unwrap_or_else(|| format!("serve-{}", short(&run.id)));
         let dir = jobs::train(&resolved, &dataset, &name, run, report, stop)?;
         produced.onnx = jobs::onnx_file(&dir);
         produced.model_dir = Some(dir);
         Ok(produced)
     });
     let id = submit(&state, Kind::Training, &label, work)?;
-    let _ = slot.set(id.clone());
     Ok(started(Kind::Training, id))
 }
 
@@ -427,13 +424,9 @@ async fn evaluation_start(State(state): State<AppState>, body: Bytes) -> ApiResu
     let resolved = resolve(&state, "overrides", &overrides)?;
     crate::episode::jobs::load_tracks(&resolved.config.evaluation.tracks)
         .map_err(|e| ApiError::invalid("tracks", format!("{e:#}")))?;
-    let slot: std::sync::Arc<std::sync::OnceLock<String>> = Default::default();
-    let id_slot = slot.clone();
     let model_name = name.clone();
     let work: Work = Box::new(move |run, report, _stop| {
-        let id = id_slot.get().cloned().unwrap_or_default();
-        let out =
-            PathBuf::from("runs").join(format!("eval-{model_name}-{}", &id[..8.min(id.len())]));
+        let out = PathBuf::from("runs").join(format!("eval-{model_name}-{}", short(&run.id)));
         let summary = jobs::evaluate_model(&resolved, &model, &out, run, report)?;
         Ok(Produced {
             model_dir: Some(model),
@@ -443,7 +436,6 @@ async fn evaluation_start(State(state): State<AppState>, body: Bytes) -> ApiResu
         })
     });
     let id = submit(&state, Kind::Evaluation, &name, work)?;
-    let _ = slot.set(id.clone());
     Ok(started(Kind::Evaluation, id))
 }
 
@@ -598,7 +590,7 @@ job_routes!(
 
 /// A progress message: the job's status with `"type": "progress"` or `"final"`.
 #[derive(Serialize)]
-struct Message_<'a> {
+struct StreamMessage<'a> {
     r#type: &'static str,
     #[serde(flatten)]
     status: &'a JobStatus,
@@ -618,7 +610,7 @@ async fn stream(mut socket: WebSocket, state: AppState, kind: Kind, id: String) 
             status.progress.episodes_done,
         );
         if done || last_key.as_ref() != Some(&key) || last_sent.elapsed().as_secs() >= HEARTBEAT_S {
-            let message = Message_ {
+            let message = StreamMessage {
                 r#type: if done { "final" } else { "progress" },
                 status: &status,
             };

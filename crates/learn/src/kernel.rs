@@ -1,5 +1,5 @@
-//! Which CPU code path runs Tiny Lidar Net's matrix products ([`crate::packed`] and
-//! [`crate::backprop`]): the AVX-512 or AVX2/FMA micro-kernel, portable loops, or Burn's own
+//! Which CPU code path runs Tiny Lidar Net's matrix products (the packed network and the
+//! hand-written backward pass): the AVX-512 or AVX2/FMA micro-kernel, portable loops, or Burn's own
 //! operations.
 //!
 //! The default is the first path in [`Kernel::PREFERENCE`] that the CPU supports, an order

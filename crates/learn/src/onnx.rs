@@ -25,7 +25,7 @@ use protobuf::Message;
 use crate::dataset::Stats;
 use crate::error::{LearnError, Result};
 use crate::model::{Model, ModelConfig};
-use crate::policy::{MODEL_FILE, STATS_FILE, load_weights};
+use crate::policy::load_dir;
 
 /// The ONNX file in a model directory.
 pub const ONNX_FILE: &str = "model.onnx";
@@ -102,14 +102,7 @@ pub struct Exported {
 /// A missing or malformed model directory (named), or an export the exporter refuses.
 pub fn export(dir: &Path) -> Result<Exported> {
     let t0 = std::time::Instant::now();
-    let config: ModelConfig = raceloop_files::read_json(&dir.join(MODEL_FILE))?;
-    config.validate().map_err(|e| LearnError::File {
-        path: dir.join(MODEL_FILE),
-        message: e.to_string(),
-    })?;
-    let stats: Stats = raceloop_files::read_json(&dir.join(STATS_FILE))?;
-    let device = Device::flex();
-    let model = load_weights(&config, dir, &device)?;
+    let (model, config, stats) = load_dir(dir)?;
     let bytes = to_onnx(model, &config, &stats)?;
     raceloop_files::write(&dir.join(ONNX_FILE), &bytes)?;
     Ok(Exported {

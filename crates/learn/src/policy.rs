@@ -78,6 +78,32 @@ pub fn load_weights(config: &ModelConfig, dir: &Path, device: &Device) -> Result
     Ok(model)
 }
 
+/// Loads a model directory onto the CPU (`flex`) device: its network, `model.json` and
+/// `stats.json`.
+///
+/// # Errors
+/// Missing or malformed `model.json`, `stats.json` or weights, or a `stats.json` for another
+/// beam count, named.
+pub fn load_dir(dir: &Path) -> Result<(Model, ModelConfig, Stats)> {
+    let config: ModelConfig = raceloop_files::read_json(&dir.join(MODEL_FILE))?;
+    config.validate().map_err(|e| LearnError::File {
+        path: dir.join(MODEL_FILE),
+        message: e.to_string(),
+    })?;
+    let stats: Stats = raceloop_files::read_json(&dir.join(STATS_FILE))?;
+    if stats.num_beams != config.num_beams {
+        return Err(LearnError::File {
+            path: dir.join(STATS_FILE),
+            message: format!(
+                "num_beams {} differs from model.json's {}",
+                stats.num_beams, config.num_beams
+            ),
+        });
+    }
+    let model = load_weights(&config, dir, &Device::flex())?;
+    Ok((model, config, stats))
+}
+
 /// A loaded model ready to drive. Scans go through the [`PackedNet`] copy of the network
 /// (the same outputs as Burn's forward pass, several times faster for one scan) where
 /// [`Kernel::choose`] picks a packed kernel, else through Burn's forward pass.
@@ -99,24 +125,8 @@ impl Policy {
     /// # Errors
     /// Missing or malformed `model.json`, `stats.json` or weights, named.
     pub fn load(dir: &Path) -> Result<Self> {
-        let config: ModelConfig = raceloop_files::read_json(&dir.join(MODEL_FILE))?;
-        config.validate().map_err(|e| LearnError::File {
-            path: dir.join(MODEL_FILE),
-            message: e.to_string(),
-        })?;
-        let stats: Stats = raceloop_files::read_json(&dir.join(STATS_FILE))?;
-        if stats.num_beams != config.num_beams {
-            return Err(LearnError::File {
-                path: dir.join(STATS_FILE),
-                message: format!(
-                    "num_beams {} differs from model.json's {}",
-                    stats.num_beams, config.num_beams
-                ),
-            });
-        }
-        let device = Device::flex();
-        let model = load_weights(&config, dir, &device)?;
-        Ok(Self::new(model, config, stats, device))
+        let (model, config, stats) = load_dir(dir)?;
+        Ok(Self::new(model, config, stats, Device::flex()))
     }
 
     /// Wraps an in-memory model.
@@ -149,6 +159,11 @@ impl Policy {
             self.packed.kernel()
         };
         self
+    }
+
+    /// Arithmetic of one scan through the network (see [`PackedNet::flop`]).
+    pub fn flop(&self) -> u64 {
+        self.packed.flop()
     }
 
     /// The model configuration.
