@@ -512,6 +512,10 @@ pub struct BenchSimArgs {
     /// Physics steps to time.
     #[arg(long, default_value_t = 200_000)]
     pub steps: u64,
+    /// Obstacles per 100 m for the second run (the expert avoiding them; `experiment=obstacles`
+    /// uses 2).
+    #[arg(long, default_value_t = 2.0)]
+    pub obstacles: f64,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

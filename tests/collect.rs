@@ -313,3 +313,107 @@ fn extraction_checks_every_scan_against_the_runs_lidar() {
     assert!(!datasets.exists() || std::fs::read_dir(&datasets).unwrap().next().is_none());
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+#[test]
+fn obstacle_episodes_are_identical_for_any_worker_count_and_log_their_scenario() {
+    let (a, b) = (scratch("obs-w1"), scratch("obs-w2"));
+    let args = |workers: &'static str| {
+        [
+            "--episodes",
+            "4",
+            "--workers",
+            workers,
+            "--laps",
+            "0.15",
+            "experiment=obstacles",
+        ]
+    };
+    collect(&a, &args("1"));
+    collect(&b, &args("2"));
+    for seed in 100..104 {
+        for file in ["result.json", "simulation.mcap", "config.ron"] {
+            assert!(
+                read(a.join(format!("episodes/{seed}/{file}")))
+                    == read(b.join(format!("episodes/{seed}/{file}"))),
+                "seed {seed}: {file} differs between 1 and 2 workers"
+            );
+        }
+    }
+    // config.ron lists every obstacle's pose and size; result.json counts them.
+    let episode = a.join("episodes/100");
+    let config = String::from_utf8(read(episode.join("config.ron"))).unwrap();
+    let setup: ron::Value = ron::from_str(&config).unwrap();
+    let ron::Value::Map(map) = setup else {
+        panic!("config.ron is not a struct")
+    };
+    let obstacles = map
+        .iter()
+        .find(|(k, _)| **k == ron::Value::String("obstacles".into()))
+        .map(|(_, v)| v.clone())
+        .expect("config.ron lists the obstacles");
+    let ron::Value::Seq(obstacles) = obstacles else {
+        panic!("obstacles is not a list")
+    };
+    assert!(
+        obstacles.len() >= 5,
+        "{} obstacles on Austin",
+        obstacles.len()
+    );
+    let result: serde_json::Value =
+        serde_json::from_slice(&read(episode.join("result.json"))).unwrap();
+    assert_eq!(
+        result["obstacles"]["count"].as_u64(),
+        Some(obstacles.len() as u64)
+    );
+    let csv = String::from_utf8(read(a.join("aggregated_results.csv"))).unwrap();
+    assert!(
+        csv.lines().next().unwrap().contains("obstacles_passed"),
+        "{csv}"
+    );
+
+    let python = std::env::var("RACELOOP_PYTHON").unwrap_or_else(|_| "python3".into());
+    if Command::new(&python)
+        .args(["-c", "import mcap, mcap_protobuf"])
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        let v = common::python_json(
+            &python,
+            "read_mcap.py",
+            &[episode.join("simulation.mcap").as_os_str()],
+        );
+        assert_eq!(v["channels"]["/obstacles"][0], "foxglove.SceneUpdate");
+        assert_eq!(v["channels"]["/expert/plan"][0], "foxglove.SceneUpdate");
+        assert_eq!(v["counts"]["/obstacles"].as_u64(), Some(1));
+        let logged = v["obstacles"].as_array().unwrap();
+        assert_eq!(logged.len(), obstacles.len());
+        assert!(
+            logged
+                .iter()
+                .all(|o| o["id"].as_str().unwrap().starts_with("obstacle/"))
+        );
+        let plan: Vec<String> = serde_json::from_value(v["plan_entities"].clone()).unwrap();
+        assert!(plan.contains(&"plan/path".to_string()), "{plan:?}");
+        assert!(v["plan_points"].as_u64().unwrap() > 1000);
+        let texts: Vec<String> = serde_json::from_value(v["plan_texts"].clone()).unwrap();
+        assert_eq!(texts.len(), obstacles.len(), "{texts:?}");
+        assert!(
+            texts
+                .iter()
+                .all(|t| t.contains("pass left") || t.contains("pass right"))
+        );
+    } else {
+        assert!(
+            std::env::var("RACELOOP_PYTHON").is_err(),
+            "RACELOOP_PYTHON is set but cannot import mcap"
+        );
+    }
+    // An obstacle-free log has neither topic.
+    let plain = scratch("obs-none");
+    collect(&plain, &["--episodes", "1", "--laps", "0.03"]);
+    let bytes = read(plain.join("episodes/100/simulation.mcap"));
+    assert!(!bytes.windows(10).any(|w| w == b"/obstacles"));
+    for dir in [a, b, plain] {
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -36,7 +36,13 @@ fn real_scans(n: usize) -> Vec<f32> {
         let p = c.point_at(s)
             + DVec2::from_angle(heading).perp() * rng.random_range(-0.7 * wr..0.7 * wl);
         let yaw = heading + rng.random_range(-0.3..0.3);
-        lidar.scan_exact(&track.grid, lidar.sensor_position(p, yaw), yaw, &mut ranges);
+        lidar.scan_exact(
+            &track.grid,
+            &[],
+            lidar.sensor_position(p, yaw),
+            yaw,
+            &mut ranges,
+        );
         out.extend_from_slice(&ranges);
     }
     out

@@ -42,6 +42,17 @@ with open(path, "rb") as f:
             out["events"].append(msg.message)
         elif channel.topic == "/track":
             out["track_entities"] = [e.id for e in msg.entities]
+        elif channel.topic == "/obstacles":
+            out["obstacles"] = [
+                {"id": e.id, "cubes": [[c.size.x, c.size.y] for c in e.cubes],
+                 "cylinders": [c.size.x for c in e.cylinders],
+                 "center": [(e.cubes or e.cylinders)[0].pose.position.x,
+                            (e.cubes or e.cylinders)[0].pose.position.y]}
+                for e in msg.entities]
+        elif channel.topic == "/expert/plan":
+            out["plan_entities"] = [e.id for e in msg.entities]
+            out["plan_texts"] = [t.text for e in msg.entities for t in e.texts]
+            out["plan_points"] = sum(len(l.points) for e in msg.entities for l in e.lines)
         elif channel.topic == "/tf":
             out["tf_frames"].add(f"{msg.parent_frame_id}->{msg.child_frame_id}")
         if channel.topic != "/control":

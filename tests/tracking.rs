@@ -297,7 +297,9 @@ fn bad_overrides_fail_before_anything_runs() {
     );
     let e = failure(&dir, &["collect", "experiment=nope"]);
     assert!(
-        e.contains("experiments: cross_track, data_collection_parallel, quick, steering_only"),
+        e.contains(
+            "experiments: cross_track, data_collection_parallel, obstacles, quick, steering_only"
+        ),
         "{e}"
     );
     let e = failure(&dir, &["collect", "--configs", "no/such/dir"]);

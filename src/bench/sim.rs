@@ -30,6 +30,45 @@ struct SimBench {
     scan_speedup_vs_f1tenth_gym: f64,
     target_steps_per_s: f64,
     fraction_of_target: f64,
+    /// With `scenario.obstacles.density` = `--obstacles` (the expert avoiding them).
+    obstacles_per_100m: f64,
+    obstacle_steps_per_s: f64,
+    obstacle_over_free: f64,
+    obstacle_beams_checked: usize,
+    obstacle_beams_on_obstacles: usize,
+    obstacle_max_range_error_m: f64,
+}
+
+/// A sensor pose visited while driving: position (m), yaw (rad) and the episode seed.
+type Pose = (DVec2, f64, u64);
+
+/// Steps/s of the expert driving `config` on `track` for `steps` steps (resetting with the next
+/// seed when an episode ends), and the sensor poses of every 97th step.
+fn drive(track: &Arc<Track>, config: &SimConfig, steps: u64) -> Result<(f64, Vec<Pose>)> {
+    let mut expert = PurePursuit::new(config.expert.clone(), track, &config.vehicle);
+    let mut sim = Sim::new(track.clone(), config.clone())?;
+    sim.reset(0);
+    expert.avoid(track, sim.obstacles());
+    let mut seed = 0;
+    let mut poses = Vec::new();
+    let t0 = Instant::now();
+    for i in 0..steps {
+        let action = expert.act(&config.vehicle, &sim.observation().state);
+        if sim.step(action).is_some() {
+            seed = i;
+            sim.reset(seed);
+            expert.avoid(track, sim.obstacles());
+        }
+        if i % 97 == 0 {
+            let s = sim.observation().state;
+            poses.push((
+                sim.lidar().sensor_position(DVec2::new(s.x, s.y), s.yaw),
+                s.yaw,
+                seed,
+            ));
+        }
+    }
+    Ok((t0.elapsed().as_secs_f64() / steps as f64, poses))
 }
 
 /// `raceloop bench sim`: simulator steps/s on one core and LiDAR cost per beam.
@@ -42,28 +81,33 @@ pub fn sim(args: &BenchSimArgs) -> Result<()> {
     config.episode.start.mode = StartMode::Grid;
     config.episode.laps = 1000.0;
     let track = Arc::new(Track::load(&args.track)?);
-    let mut expert = PurePursuit::new(config.expert.clone(), &track, &config.vehicle);
-    let mut sim = Sim::new(track.clone(), config.clone())?;
-    sim.reset(0);
+    let sim = Sim::new(track.clone(), config.clone())?;
+    let (step_s, poses) = drive(&track, &config, args.steps)?;
+    let poses: Vec<(DVec2, f64)> = poses.into_iter().map(|(p, yaw, _)| (p, yaw)).collect();
 
-    // Whole steps: expert + dynamics + scan + judge.
-    let mut poses = Vec::new();
-    let t0 = Instant::now();
-    for i in 0..args.steps {
-        let action = expert.act(&config.vehicle, &sim.observation().state);
-        if sim.step(action).is_some() {
-            expert.reset();
-            sim.reset(i);
-        }
-        if i % 97 == 0 {
-            let s = sim.observation().state;
-            poses.push((
-                sim.lidar().sensor_position(DVec2::new(s.x, s.y), s.yaw),
-                s.yaw,
-            ));
+    // The same with obstacles, and their scans against an f64 brute force over walls and
+    // obstacles.
+    let mut with = config.clone();
+    with.scenario.obstacles.density = args.obstacles;
+    let (obstacle_step_s, obstacle_poses) = drive(&track, &with, args.steps)?;
+    let (mut checked, mut on_obstacles, mut worst) = (0usize, 0usize, 0f64);
+    let mut ranges = vec![0f32; config.lidar.num_beams];
+    for &(p, yaw, seed) in obstacle_poses.iter().step_by(4) {
+        let start = raceloop_sim::draw_start(&track, &with, seed);
+        let obstacles = raceloop_sim::draw_obstacles(&track, &with, seed, &start);
+        sim.lidar()
+            .scan_exact(&track.grid, &obstacles, p, yaw, &mut ranges);
+        for (i, &r) in ranges.iter().enumerate() {
+            let dir = DVec2::from_angle(yaw + config.lidar.beam_angle(i));
+            let wall = raceloop_sim::lidar::brute_force_range(track.grid.segments(), p, dir);
+            let hit = raceloop_sim::obstacle::brute_force_hit(&obstacles, p, dir)
+                .map_or(f64::INFINITY, |(t, _)| t);
+            let exact = wall.min(hit).min(config.lidar.max_range);
+            worst = worst.max((r as f64 - exact).abs());
+            checked += 1;
+            on_obstacles += usize::from(hit < wall && hit < config.lidar.max_range);
         }
     }
-    let step_s = t0.elapsed().as_secs_f64() / args.steps as f64;
 
     // Scans alone, at poses visited above.
     let lidar = sim.lidar().clone();
@@ -74,7 +118,7 @@ pub fn sim(args: &BenchSimArgs) -> Result<()> {
         let t = Instant::now();
         for _ in 0..reps {
             for &(p, yaw) in &poses {
-                lidar.scan_exact(&track.grid, p, yaw, out);
+                lidar.scan_exact(&track.grid, &[], p, yaw, out);
                 if noise {
                     lidar.add_noise(rng, out);
                 }
@@ -97,6 +141,12 @@ pub fn sim(args: &BenchSimArgs) -> Result<()> {
         scan_speedup_vs_f1tenth_gym: GYM_SCAN_US / (scan_s * 1e6),
         target_steps_per_s: TARGET_STEPS_PER_S,
         fraction_of_target: 1.0 / step_s / TARGET_STEPS_PER_S,
+        obstacles_per_100m: args.obstacles,
+        obstacle_steps_per_s: 1.0 / obstacle_step_s,
+        obstacle_over_free: step_s / obstacle_step_s,
+        obstacle_beams_checked: checked,
+        obstacle_beams_on_obstacles: on_obstacles,
+        obstacle_max_range_error_m: worst,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
@@ -119,6 +169,16 @@ pub fn sim(args: &BenchSimArgs) -> Result<()> {
         println!(
             "  ns/beam          {:>10.2}  (noise-free: {:.2})",
             r.ns_per_beam, r.ns_per_beam_noise_free
+        );
+        println!(
+            "  with obstacles   {:>10.0}  steps/s at {} per 100 m ({:.1} % of obstacle-free; target ≥ 90 %)",
+            r.obstacle_steps_per_s,
+            r.obstacles_per_100m,
+            100.0 * r.obstacle_over_free
+        );
+        println!(
+            "  scan vs f64      {:>10.2e}  m largest error over {} beams, {} on obstacles (target ≤ 1 mm)",
+            r.obstacle_max_range_error_m, r.obstacle_beams_checked, r.obstacle_beams_on_obstacles
         );
     }
     Ok(())
@@ -223,7 +283,7 @@ pub fn lidar(args: &BenchLidarArgs) -> Result<()> {
     let (mut core_wrong, mut rapier_wrong) = (0usize, 0usize);
     let max_range = config.lidar.max_range;
     for &(p, yaw) in &poses {
-        lidar.scan_exact(&track.grid, p, yaw, &mut core);
+        lidar.scan_exact(&track.grid, &[], p, yaw, &mut core);
         for (i, r) in rapier.iter_mut().enumerate() {
             let dir = DVec2::from_angle(yaw + config.lidar.beam_angle(i));
             let ray = Ray::new(
@@ -246,7 +306,7 @@ pub fn lidar(args: &BenchLidarArgs) -> Result<()> {
         }
         t.elapsed().as_secs_f64() * 1e6 / poses.len() as f64
     };
-    let core_us = time(&mut |p, yaw| lidar.scan_exact(&track.grid, p, yaw, &mut core));
+    let core_us = time(&mut |p, yaw| lidar.scan_exact(&track.grid, &[], p, yaw, &mut core));
     let rapier_us = time(&mut |p, yaw| {
         let origin = Vector::new(p.x as f32, p.y as f32);
         for (i, r) in rapier.iter_mut().enumerate() {

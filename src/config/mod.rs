@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 use raceloop_learn::{ModelConfig, TrainConfig};
 use raceloop_sim::config::{PhysicsConfig, SimConfig, parse_ron, shipped};
-use raceloop_sim::{EpisodeConfig, ExpertConfig, LidarConfig, VehicleParams};
+use raceloop_sim::{EpisodeConfig, ExpertConfig, LidarConfig, ScenarioConfig, VehicleParams};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -35,6 +35,10 @@ pub struct Config {
     pub expert: ExpertConfig,
     /// Episode rules and starts (`episode.ron`).
     pub episode: EpisodeConfig,
+    /// Obstacles (`scenario.ron`); left out of `config.ron` and the config hash while it is the
+    /// shipped obstacle-free default, so that those configs are what they were before it existed.
+    #[serde(default, skip_serializing_if = "ScenarioConfig::is_default")]
+    pub scenario: ScenarioConfig,
     /// Collection (`collection.ron`).
     pub collection: CollectionConfig,
     /// Dataset extraction (`dataset.ron`).
@@ -56,12 +60,13 @@ fn typed<T: DeserializeOwned + Serialize>(path: &Path, text: &str) -> Result<Val
 
 /// The one area table: `(area, shipped text, parser)`, in [`Config`]'s field order. The
 /// simulation's areas are the core's compiled-in texts; the stages' are compiled in here.
-const AREAS: [(&str, &str, AreaParser); 10] = [
+const AREAS: [(&str, &str, AreaParser); 11] = [
     ("sim", shipped::SIM, typed::<PhysicsConfig>),
     ("vehicle", shipped::VEHICLE, typed::<VehicleParams>),
     ("lidar", shipped::LIDAR, typed::<LidarConfig>),
     ("expert", shipped::EXPERT, typed::<ExpertConfig>),
     ("episode", shipped::EPISODE, typed::<EpisodeConfig>),
+    ("scenario", shipped::SCENARIO, typed::<ScenarioConfig>),
     (
         "collection",
         include_str!("../../configs/collection.ron"),
@@ -90,7 +95,7 @@ const AREAS: [(&str, &str, AreaParser); 10] = [
 ];
 
 /// Shipped experiment files (`configs/experiment/NAME.ron`), used where the directory has none.
-const EXPERIMENTS: [(&str, &str); 4] = [
+const EXPERIMENTS: [(&str, &str); 5] = [
     (
         "data_collection_parallel",
         include_str!("../../configs/experiment/data_collection_parallel.ron"),
@@ -103,6 +108,10 @@ const EXPERIMENTS: [(&str, &str); 4] = [
     (
         "cross_track",
         include_str!("../../configs/experiment/cross_track.ron"),
+    ),
+    (
+        "obstacles",
+        include_str!("../../configs/experiment/obstacles.ron"),
     ),
 ];
 
@@ -220,6 +229,7 @@ impl Resolved {
             lidar: c.lidar.clone(),
             expert: c.expert.clone(),
             episode: c.episode.clone(),
+            scenario: c.scenario.clone(),
         }
     }
 
@@ -442,7 +452,9 @@ mod tests {
         assert_eq!(r.overrides[0], "experiment=data_collection_parallel");
         let e = format!("{:#}", load(&["experiment=nope"]).unwrap_err());
         assert!(
-            e.contains("experiments: cross_track, data_collection_parallel, quick, steering_only"),
+            e.contains(
+                "experiments: cross_track, data_collection_parallel, obstacles, quick, steering_only"
+            ),
             "{e}"
         );
     }

@@ -139,6 +139,11 @@ pub struct EvaluationConfig {
     /// (`experiment=cross_track`). Configs without the field use 0.
     #[serde(default)]
     pub cross_track_folds: usize,
+    /// Obstacle generation seed of the evaluation episodes, in place of
+    /// `scenario.obstacles.generation.seed` (held-out scenarios; `experiment=obstacles` sets 200).
+    /// Absent: the scenario's own seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub obstacle_seed: Option<u64>,
 }
 
 impl EvaluationConfig {
@@ -148,13 +153,17 @@ impl EvaluationConfig {
     /// # Errors
     /// Out-of-range values after that, naming the field.
     pub fn episode_sim(&self, base: &SimConfig) -> Result<SimConfig> {
-        episode_sim(
+        let mut sim = episode_sim(
             base,
             self.laps,
             self.start,
             self.lidar_period_steps,
             Some(self.min_average_speed),
-        )
+        )?;
+        if let Some(seed) = self.obstacle_seed {
+            sim.scenario.obstacles.generation.seed = seed;
+        }
+        Ok(sim)
     }
 }
 

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use bevy::prelude::*;
 use raceloop_sim::{
-    Action, EpisodeTracker, LidarSensor, Outcome, PurePursuit, SimConfig, StartPose, Track,
-    Vehicle, car_half, start_state,
+    Action, EpisodeTracker, LidarSensor, Obstacle, Outcome, PurePursuit, SimConfig, StartPose,
+    Track, Vehicle, car_half, start_state,
 };
 
 /// The track being driven.
@@ -170,25 +170,31 @@ impl Plugin for SimPlugin {
     }
 }
 
-/// The components of a car at `start` for episode `seed`, with its first scan taken and judged,
-/// as `raceloop_sim::Sim::reset_to` does. Spawn it with `Commands::spawn` or `World::spawn`.
+/// The components of a car at `start` for episode `seed` among `obstacles`, with its first scan
+/// taken and judged, as `raceloop_sim::Sim::reset_with` does; an expert driver plans around
+/// the obstacles. Spawn it with `Commands::spawn` or `World::spawn`.
 pub fn car_bundle(
     track: &Track,
     config: &SimConfig,
     seed: u64,
     start: StartPose,
-    driver: Driver,
+    obstacles: Arc<[Obstacle]>,
+    mut driver: Driver,
 ) -> impl Bundle {
+    if let Driver::PurePursuit(pp) | Driver::NoisyExpert(pp, _) = &mut driver {
+        pp.avoid(track, &obstacles);
+    }
     let vehicle = Vehicle::new(config.vehicle.clone(), start_state(&start));
     let mut sensor = LidarSensor::new(raceloop_sim::Lidar::new(config.lidar.clone()), seed);
-    sensor.sense(track, vehicle.state(), 0);
+    sensor.sense(track, &obstacles, vehicle.state(), 0);
     let mut tracker = EpisodeTracker::new(
         track,
         &config.episode,
         vehicle.state(),
         car_half(&config.vehicle),
+        obstacles,
     );
-    tracker.judge(track, vehicle.state(), car_half(&config.vehicle));
+    tracker.judge(track, vehicle.state());
     let scan = Scan {
         ranges: sensor.ranges().to_vec(),
         fresh: true,
@@ -260,9 +266,12 @@ fn sense(track: Res<RaceTrack>, mut cars: Query<(&Body, &mut MountedLidar, &mut 
         if episode.done() {
             continue;
         }
-        lidar
-            .0
-            .sense(&track.0, body.0.state(), episode.tracker.stats().steps);
+        lidar.0.sense(
+            &track.0,
+            episode.tracker.obstacles(),
+            body.0.state(),
+            episode.tracker.stats().steps,
+        );
         scan.fresh = lidar.0.fresh();
         if scan.fresh {
             scan.ranges.copy_from_slice(lidar.0.ranges());
@@ -270,13 +279,12 @@ fn sense(track: Res<RaceTrack>, mut cars: Query<(&Body, &mut MountedLidar, &mut 
     }
 }
 
-fn judge(track: Res<RaceTrack>, config: Res<RaceConfig>, mut cars: Query<(&Body, &mut Episode)>) {
-    let half = car_half(&config.0.vehicle);
+fn judge(track: Res<RaceTrack>, mut cars: Query<(&Body, &mut Episode)>) {
     for (body, mut episode) in &mut cars {
         if episode.done() {
             continue;
         }
-        episode.tracker.judge(&track.0, body.0.state(), half);
+        episode.tracker.judge(&track.0, body.0.state());
     }
 }
 

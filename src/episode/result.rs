@@ -1,6 +1,6 @@
 //! `result.json`: the outcome and measurements of one episode.
 
-use raceloop_sim::{EpisodeTracker, Outcome};
+use raceloop_sim::{Contact, EpisodeTracker, Outcome};
 use serde::{Deserialize, Serialize};
 
 use crate::tracking::provenance;
@@ -37,6 +37,12 @@ pub struct EpisodeResult {
     /// the centre of gravity).
     #[serde(default)]
     pub min_wall_clearance_m: f64,
+    /// What a collision touched: `wall` or `obstacle` (absent unless the outcome is `collision`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collision_with: Option<String>,
+    /// The scenario's obstacles (absent in obstacle-free episodes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub obstacles: Option<ObstacleResult>,
     /// Physics steps.
     pub steps: u64,
     /// Episode seed.
@@ -47,6 +53,20 @@ pub struct EpisodeResult {
     pub raceloop_version: String,
     /// Git commit of the build.
     pub git_commit: String,
+}
+
+/// How an episode went among its obstacles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObstacleResult {
+    /// Obstacles in the scenario.
+    pub count: u32,
+    /// Obstacles whose centre the car's progress passed, once per lap.
+    pub passed: u32,
+    /// Least distance between the car's footprint and any obstacle, m (0 = contact), searched
+    /// up to 2 m.
+    pub min_clearance_m: f64,
+    /// The id of the obstacle hit, when the car collided with one.
+    pub collided_id: Option<u32>,
 }
 
 impl EpisodeResult {
@@ -72,6 +92,22 @@ impl EpisodeResult {
             checkpoints: s.checkpoints,
             peak_lateral_acceleration_mps2: s.peak_lateral_acceleration,
             min_wall_clearance_m: s.min_wall_clearance,
+            collision_with: s.contact.map(|c| {
+                match c {
+                    Contact::Wall => "wall",
+                    Contact::Obstacle(_) => "obstacle",
+                }
+                .to_string()
+            }),
+            obstacles: (!tracker.obstacles().is_empty()).then(|| ObstacleResult {
+                count: tracker.obstacles().len() as u32,
+                passed: s.obstacles_passed,
+                min_clearance_m: s.min_obstacle_clearance,
+                collided_id: match s.contact {
+                    Some(Contact::Obstacle(id)) => Some(id),
+                    _ => None,
+                },
+            }),
             steps: s.steps,
             seed,
             track: track.into(),

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use bevy::ecs::schedule::SingleThreadedExecutor;
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
-use raceloop_sim::{SimConfig, StartPose, Track, draw_start};
+use raceloop_sim::{Obstacle, SimConfig, StartPose, Track, draw_obstacles, draw_start};
 use serde::{Deserialize, Serialize};
 
 use raceloop_record::{Detail, McapLog};
@@ -44,6 +44,9 @@ pub struct EpisodeSetup {
     pub start: StartPose,
     /// Who drove: `expert` or a model directory.
     pub driver: String,
+    /// The scenario's obstacles, as placed (their pose and size; absent when there are none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub obstacles: Vec<Obstacle>,
     /// The simulation configuration.
     pub config: SimConfig,
 }
@@ -97,10 +100,18 @@ pub fn run_episode(
     stop: &AtomicBool,
 ) -> Result<EpisodeResult> {
     let start = draw_start(&job.track, &job.config, job.seed);
+    let obstacles = draw_obstacles(&job.track, &job.config, job.seed, &start);
     let mut app = episode_app(job.track.clone(), job.config.clone());
     let car = app
         .world_mut()
-        .spawn(car_bundle(&job.track, &job.config, job.seed, start, driver))
+        .spawn(car_bundle(
+            &job.track,
+            &job.config,
+            job.seed,
+            start,
+            obstacles.clone(),
+            driver,
+        ))
         .id();
     let tmp_mcap = job
         .dir
@@ -115,6 +126,13 @@ pub fn run_episode(
             e.get::<Scan>().unwrap(),
             e.get::<Episode>().unwrap(),
         );
+        let plan = match e.get::<Driver>() {
+            Some(Driver::PurePursuit(pp) | Driver::NoisyExpert(pp, _)) => {
+                Some((pp.path().points(), pp.plan()))
+            }
+            _ => None,
+        };
+        log.record_scenario(&obstacles, plan)?;
         record_initial(&mut log, body, scan, episode, job.config.lidar.mount_offset)?;
         if let Some(outcome) = episode.tracker.outcome() {
             log.finish(0, outcome, "ended at the start")?;
@@ -158,6 +176,7 @@ pub fn run_episode(
             seed: job.seed,
             start,
             driver: driver_name.into(),
+            obstacles: obstacles.to_vec(),
             config: job.config.clone(),
         };
         let ron = ron::ser::to_string_pretty(&setup, ron::ser::PrettyConfig::default())?;

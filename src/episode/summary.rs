@@ -45,6 +45,26 @@ pub struct Aggregate {
     /// (0 when there are none).
     #[serde(default)]
     pub min_wall_clearance_m: f64,
+    /// Collisions with a wall.
+    #[serde(default)]
+    pub wall_collisions: usize,
+    /// Collisions with an obstacle.
+    #[serde(default)]
+    pub obstacle_collisions: usize,
+    /// Mean distance driven before a collision, over the episodes that ended in one, m (the
+    /// avoidance flow's "distance travelled before a collision"; `None` without collisions).
+    #[serde(default)]
+    pub mean_distance_before_collision_m: Option<f64>,
+    /// Episodes with obstacles.
+    #[serde(default)]
+    pub obstacle_episodes: usize,
+    /// Obstacles passed, summed over the episodes (each counted once per lap).
+    #[serde(default)]
+    pub obstacles_passed: u64,
+    /// Least distance between the car's footprint and an obstacle over the episodes with
+    /// obstacles, m (searched up to 2 m; `None` without obstacles).
+    #[serde(default)]
+    pub min_obstacle_clearance_m: Option<f64>,
     /// Total physics steps.
     pub steps: u64,
 }
@@ -60,7 +80,25 @@ impl Aggregate {
             ..Default::default()
         };
         let (mut lap_sum, mut laps) = (0.0, 0usize);
+        let (mut collided_distance, mut collisions) = (0.0, 0usize);
         for r in &results {
+            match r.collision_with.as_deref() {
+                Some("wall") => a.wall_collisions += 1,
+                Some(_) => a.obstacle_collisions += 1,
+                None => {}
+            }
+            if r.collision_with.is_some() {
+                collided_distance += r.distance_m;
+                collisions += 1;
+            }
+            if let Some(o) = &r.obstacles {
+                a.obstacle_episodes += 1;
+                a.obstacles_passed += o.passed as u64;
+                a.min_obstacle_clearance_m = Some(
+                    a.min_obstacle_clearance_m
+                        .map_or(o.min_clearance_m, |m| m.min(o.min_clearance_m)),
+                );
+            }
             a.successes += r.success as usize;
             *a.outcomes.entry(r.outcome.as_str().into()).or_default() += 1;
             a.mean_duration_s += r.duration_s / n;
@@ -78,6 +116,8 @@ impl Aggregate {
             laps += r.lap_times_s.len();
         }
         a.success_rate = a.successes as f64 / n;
+        a.mean_distance_before_collision_m =
+            (collisions > 0).then(|| collided_distance / collisions as f64);
         a.mean_lap_time_s = (laps > 0).then(|| lap_sum / laps as f64);
         a
     }
@@ -185,6 +225,11 @@ pub fn write(run: &Path, results: &[EpisodeResult]) -> Result<Summary> {
         "mean_abs_deviation_m",
         "max_abs_deviation_m",
         "checkpoints",
+        "collision_with",
+        "obstacles",
+        "obstacles_passed",
+        "min_obstacle_clearance_m",
+        "collided_obstacle_id",
         "steps",
     ])?;
     for r in results {
@@ -207,6 +252,16 @@ pub fn write(run: &Path, results: &[EpisodeResult]) -> Result<Summary> {
             format!("{:.4}", r.mean_abs_deviation_m),
             format!("{:.4}", r.max_abs_deviation_m),
             r.checkpoints.to_string(),
+            r.collision_with.clone().unwrap_or_default(),
+            r.obstacles.as_ref().map_or(0, |o| o.count).to_string(),
+            r.obstacles.as_ref().map_or(0, |o| o.passed).to_string(),
+            r.obstacles
+                .as_ref()
+                .map_or(String::new(), |o| format!("{:.4}", o.min_clearance_m)),
+            r.obstacles
+                .as_ref()
+                .and_then(|o| o.collided_id)
+                .map_or(String::new(), |id| id.to_string()),
             r.steps.to_string(),
         ])?;
     }

@@ -6,6 +6,7 @@
 //! `Time<Virtual>`. Drawing sits beside the logic ([`scene`]), never inside it.
 
 mod jobs;
+mod obstacles;
 mod panels;
 mod pilot;
 mod replay;
@@ -105,8 +106,10 @@ pub fn open_window(args: &ViewArgs, tracking: &crate::tracking::TrackingArgs) ->
             pilot::auto_reset,
             scene::rebuild_track,
             scene::follow_camera,
+            obstacles::edit,
             scene::pan_zoom,
             scene::draw,
+            obstacles::draw,
             scene::sync_car,
             replay::play,
             jobs::poll,

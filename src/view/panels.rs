@@ -182,6 +182,24 @@ fn episode_panel(
                 ui.add(egui::DragValue::new(&mut settings.seed));
             });
             ui.horizontal(|ui| {
+                ui.label("obstacles / 100 m");
+                ui.add(
+                    egui::DragValue::new(&mut settings.obstacle_density)
+                        .range(0.0..=10.0)
+                        .speed(0.1),
+                );
+                ui.label("gen. seed");
+                ui.add(egui::DragValue::new(&mut settings.obstacle_seed));
+                if ui.button("Regenerate").clicked() {
+                    reset.write(ResetEpisode);
+                    next.set(ViewState::Drive);
+                }
+            });
+            ui.checkbox(
+                &mut settings.edit_obstacles,
+                "edit obstacles (click: add, drag: move, right-click: remove)",
+            );
+            ui.horizontal(|ui| {
                 if ui.button("Reset (R)").clicked() {
                     reset.write(ResetEpisode);
                     next.set(ViewState::Drive);

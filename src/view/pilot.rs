@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use bevy::prelude::*;
 use raceloop_learn::Policy;
-use raceloop_sim::{Action, PurePursuit, StartPose, draw_start};
+use raceloop_sim::{Action, PurePursuit, StartPose, draw_obstacles, draw_start};
 
 use super::state::{Pilot, ResetEpisode, Trail, ViewConfig, ViewSettings};
 use crate::episode::model_driver::ModelDriver;
@@ -63,8 +63,18 @@ fn spawn_episode(world: &mut World) {
             }
         },
     };
+    config.scenario.obstacles.density = settings.obstacle_density;
+    config.scenario.obstacles.generation.seed = settings.obstacle_seed;
     world.insert_resource(RaceConfig(config.clone()));
-    world.spawn(car_bundle(&track, &config, settings.seed, start, driver));
+    let obstacles = draw_obstacles(&track, &config, settings.seed, &start);
+    world.spawn(car_bundle(
+        &track,
+        &config,
+        settings.seed,
+        start,
+        obstacles,
+        driver,
+    ));
     world.resource_mut::<EndedAt>().0 = None;
     world.resource_mut::<Trail>().0.clear();
 }

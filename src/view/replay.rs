@@ -1,6 +1,7 @@
 //! Replay of a recorded episode (`simulation.mcap` of a collection or an evaluation): the
 //! `/ego/state`, `/scan` and `/events` topics on a timeline that plays, pauses, scrubs and
-//! changes speed. The track comes from the episode's `result.json`.
+//! changes speed. The track comes from the episode's `result.json`, the obstacles from its
+//! `config.ron`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use raceloop_sim::{Track, VehicleState};
 use super::state::{Trail, ViewSettings, ViewState};
 use crate::episode::plugin::RaceTrack;
 use crate::episode::result::EpisodeResult;
+use crate::episode::runner::{CONFIG_FILE, EpisodeSetup};
 
 /// A loaded episode and the playback position.
 #[derive(Resource)]
@@ -31,6 +33,8 @@ pub struct Replay {
     pub result: Option<EpisodeResult>,
     /// A thin log (a successful evaluation episode): states at 10 Hz, a scan per second.
     pub thin: bool,
+    /// The episode's obstacles, from `config.ron` beside the MCAP.
+    pub obstacles: Vec<raceloop_sim::Obstacle>,
     /// Playback time, s from the first message.
     pub time: f64,
     /// Playing (else paused).
@@ -49,6 +53,7 @@ impl Default for Replay {
             events: Vec::new(),
             result: None,
             thin: false,
+            obstacles: Vec::new(),
             time: 0.0,
             playing: true,
             speed: 1.0,
@@ -120,6 +125,12 @@ fn load(path: &Path) -> Result<Replay> {
         result: path
             .parent()
             .and_then(|d| raceloop_files::read_json(&d.join("result.json")).ok()),
+        obstacles: path
+            .parent()
+            .and_then(|d| std::fs::read_to_string(d.join(CONFIG_FILE)).ok())
+            .and_then(|text| ron::from_str::<EpisodeSetup>(&text).ok())
+            .map(|setup| setup.obstacles)
+            .unwrap_or_default(),
         ..Replay::default()
     })
 }

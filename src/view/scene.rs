@@ -295,7 +295,8 @@ pub fn pan_zoom(
     if scroll.delta.y != 0.0 {
         ortho.scale = (ortho.scale * 0.85f32.powf(scroll.delta.y)).clamp(0.002, 0.5);
     }
-    if buttons.pressed(MouseButton::Left) && motion.delta != Vec2::ZERO {
+    if buttons.pressed(MouseButton::Left) && motion.delta != Vec2::ZERO && !settings.edit_obstacles
+    {
         settings.follow = false;
         t.translation.x -= motion.delta.x * ortho.scale;
         t.translation.y += motion.delta.y * ortho.scale;

@@ -61,6 +61,13 @@ pub struct ViewArgs {
     /// Directory of RON config files.
     #[arg(long, default_value = "configs")]
     pub configs: PathBuf,
+    /// Obstacles per 100 m of centerline (0 = none; `experiment=obstacles` uses 2), from
+    /// generation seed `--obstacle-seed`; the Episode panel changes both.
+    #[arg(long, default_value_t = 0.0)]
+    pub obstacles: f64,
+    /// Obstacle generation seed.
+    #[arg(long, default_value_t = 100)]
+    pub obstacle_seed: u64,
 }
 
 impl Default for ViewArgs {
@@ -75,6 +82,8 @@ impl Default for ViewArgs {
             screenshot: None,
             exit_after: None,
             configs: PathBuf::from("configs"),
+            obstacles: 0.0,
+            obstacle_seed: 100,
         }
     }
 }
@@ -122,6 +131,13 @@ pub struct ViewSettings {
     pub zoom: f32,
     /// Status line (errors loading a model, a track, a replay...).
     pub message: String,
+    /// Obstacles per 100 m of centerline in the next episode (0 = none).
+    pub obstacle_density: f64,
+    /// Obstacle generation seed of the next episode.
+    pub obstacle_seed: u64,
+    /// The mouse edits obstacles: click adds a parked car, right-click removes the nearest,
+    /// dragging moves one (instead of panning).
+    pub edit_obstacles: bool,
 }
 
 impl ViewSettings {
@@ -143,6 +159,9 @@ impl ViewSettings {
             follow: true,
             zoom: args.zoom.clamp(0.002, 0.5),
             message: String::new(),
+            obstacle_density: args.obstacles.clamp(0.0, 50.0),
+            obstacle_seed: args.obstacle_seed,
+            edit_obstacles: false,
         }
     }
 }

@@ -11,7 +11,11 @@
 //!   steering (rad), speed (m/s);
 //! - `/expert/control` (JSON): with noise injection, the expert's clean command at the same time
 //!   as `/control` (the training label);
-//! - `/events` `foxglove.Log`: the start and the outcome.
+//! - `/events` `foxglove.Log`: the start and the outcome;
+//! - `/obstacles` `foxglove.SceneUpdate`: the scenario's obstacles (boxes as cubes, circles as
+//!   cylinders), once at t = 0, only in episodes with obstacles;
+//! - `/expert/plan` `foxglove.SceneUpdate`: the expert's followed path and, per obstacle, the
+//!   side and lateral offset it chose, once at t = 0, only in expert episodes with obstacles.
 //!
 //! [`McapLog`] writes them, [`EpisodeLog::read`] reads them back. "Every step" becomes every
 //! `state_every` steps with [`Detail::Full`] (collection logs: 25 Hz). A thin log
@@ -27,5 +31,5 @@ mod writer;
 pub use error::{RecordError, Result};
 pub use messages::{EgoState, topics};
 pub use reader::EpisodeLog;
-pub use scene::track_scene;
+pub use scene::{obstacle_scene, plan_scene, track_scene};
 pub use writer::{Detail, McapLog, THIN_METADATA, THIN_SCAN_PERIOD_NS, THIN_STATE_PERIOD_NS};

@@ -20,6 +20,10 @@ pub mod topics {
     pub const EXPERT_CONTROL: &str = "/expert/control";
     /// Start and outcome.
     pub const EVENTS: &str = "/events";
+    /// Obstacles (only in episodes that have some).
+    pub const OBSTACLES: &str = "/obstacles";
+    /// The expert's avoidance plan (only in expert episodes with obstacles).
+    pub const PLAN: &str = "/expert/plan";
 }
 
 /// `/ego/state` message (REP-103: x forward, y left, yaw counter-clockwise).

@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 
 use foxglove::Encode;
 use foxglove::messages::{FrameTransform, LaserScan, Log, Pose, SceneUpdate, Vector3, log};
-use raceloop_sim::{Action, Outcome, SimConfig, StartPose, Track, VehicleState};
+use raceloop_sim::avoidance::Evasion;
+use raceloop_sim::{Action, Obstacle, Outcome, SimConfig, StartPose, Track, VehicleState};
 use serde::Serialize;
 
 use crate::error::{RecordError, Result};
 use crate::messages::{CONTROL_SCHEMA, EGO_SCHEMA, EgoState, topics};
-use crate::scene::{track_scene, ts, yaw_quat};
+use crate::scene::{obstacle_scene, plan_scene, track_scene, ts, yaw_quat};
 
 /// How much of an episode a [`McapLog`] keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,7 +97,7 @@ impl Sampler {
     /// Whether the message on `topic` at `ns` is kept (messages sharing a kept time all are).
     fn keeps(&mut self, topic: &'static str, ns: u64) -> bool {
         let period = match topic {
-            topics::TRACK | topics::EVENTS => return true,
+            topics::TRACK | topics::EVENTS | topics::OBSTACLES | topics::PLAN => return true,
             topics::SCAN => self.scan_ns,
             _ => self.state_ns,
         };
@@ -282,6 +283,50 @@ impl McapLog {
             },
         )?;
         Ok(log)
+    }
+
+    /// Writes the scenario at t = 0: `/obstacles`, and with the expert's `plan` (its followed
+    /// path, m, and one evasion per obstacle) `/expert/plan`. Their channels are added here, so
+    /// that obstacle-free logs are what they were before obstacles existed.
+    ///
+    /// # Errors
+    /// [`RecordError`] naming the file.
+    pub fn record_scenario(
+        &mut self,
+        obstacles: &[Obstacle],
+        plan: Option<(&[glam::DVec2], &[Evasion])>,
+    ) -> Result<()> {
+        if obstacles.is_empty() {
+            return Ok(());
+        }
+        self.add_scene_channel(topics::OBSTACLES)?;
+        self.write_proto(topics::OBSTACLES, 0, &obstacle_scene(obstacles))?;
+        if let Some((path, evasions)) = plan {
+            self.add_scene_channel(topics::PLAN)?;
+            self.write_proto(topics::PLAN, 0, &plan_scene(path, evasions, obstacles))?;
+        }
+        Ok(())
+    }
+
+    /// Adds a `foxglove.SceneUpdate` channel on `topic` to both logs (the same id in each).
+    fn add_scene_channel(&mut self, topic: &'static str) -> Result<()> {
+        let schema = SceneUpdate::get_schema().expect("foxglove message types have schemas");
+        let mut ids = Vec::new();
+        let writers =
+            std::iter::once(&mut self.writer).chain(self.thin.as_mut().map(|(t, _)| &mut t.writer));
+        for w in writers {
+            let add = |w: &mut mcap::Writer<Sink>| {
+                let schema = w.add_schema(&schema.name, &schema.encoding, &schema.data)?;
+                w.add_channel(schema, topic, "protobuf", &BTreeMap::new())
+            };
+            ids.push(add(w).map_err(|error| RecordError::Mcap {
+                path: self.path.clone(),
+                error,
+            })?);
+        }
+        debug_assert!(ids.windows(2).all(|w| w[0] == w[1]), "channel ids differ");
+        self.channels.insert(topic, ids[0]);
+        Ok(())
     }
 
     fn mcap_err(&self, error: mcap::McapError) -> RecordError {

@@ -11,6 +11,7 @@ use crate::episode::EpisodeConfig;
 use crate::error::{Result, SimError};
 use crate::expert::ExpertConfig;
 use crate::lidar::LidarConfig;
+use crate::scenario::ScenarioConfig;
 use crate::vehicle::VehicleParams;
 
 /// Physics settings (`configs/sim.ron`).
@@ -35,6 +36,10 @@ pub struct SimConfig {
     pub expert: ExpertConfig,
     /// Episode rules and starts.
     pub episode: EpisodeConfig,
+    /// Obstacles beside the track; left out of the text when it is the shipped (obstacle-free)
+    /// default, so configs from before scenarios parse and hash as they did.
+    #[serde(default, skip_serializing_if = "ScenarioConfig::is_default")]
+    pub scenario: ScenarioConfig,
 }
 
 /// The shipped `configs/<area>.ron` texts of the simulation's areas, compiled in. The app's
@@ -50,6 +55,8 @@ pub mod shipped {
     pub const EXPERT: &str = include_str!("../../../configs/expert.ron");
     /// `configs/episode.ron`.
     pub const EPISODE: &str = include_str!("../../../configs/episode.ron");
+    /// `configs/scenario.ron`.
+    pub const SCENARIO: &str = include_str!("../../../configs/scenario.ron");
 }
 
 /// Parses RON text; errors name `path`, line, column and the dotted path of the offending field.
@@ -77,6 +84,14 @@ pub fn parse_ron<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
     Ok(value)
 }
 
+impl Default for ScenarioConfig {
+    /// The shipped `configs/scenario.ron`: no obstacles (density 0).
+    fn default() -> Self {
+        parse_shipped("scenario.ron", shipped::SCENARIO)
+            .expect("the shipped scenario config parses")
+    }
+}
+
 /// Parses the shipped text of `configs/<file>`.
 fn parse_shipped<T: DeserializeOwned>(file: &str, text: &str) -> Result<T> {
     parse_ron(&Path::new("configs").join(file), text)
@@ -100,6 +115,7 @@ impl SimConfig {
             lidar: parse_shipped("lidar.ron", shipped::LIDAR)?,
             expert: parse_shipped("expert.ron", shipped::EXPERT)?,
             episode: parse_shipped("episode.ron", shipped::EPISODE)?,
+            scenario: parse_shipped("scenario.ron", shipped::SCENARIO)?,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -119,7 +135,8 @@ impl SimConfig {
         self.vehicle.validate()?;
         self.lidar.validate()?;
         self.expert.validate()?;
-        self.episode.validate()
+        self.episode.validate()?;
+        self.scenario.validate()
     }
 
     /// The config as pretty RON text.

@@ -1,10 +1,13 @@
 //! Episode rules and bookkeeping: the goal, time limit and outcome of an episode, with progress
 //! and lap timing by centerline arc length (not by a start box). The `simulator` module runs them.
 
+use std::sync::Arc;
+
 use glam::DVec2;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, SimError};
+use crate::obstacle::{self, Obstacle};
 use crate::start::StartConfig;
 use crate::track::{Frenet, Track};
 use crate::vehicle::VehicleState;
@@ -79,7 +82,7 @@ pub enum Outcome {
     GoalReached,
     /// The car's reference point left the corridor without touching a wall first (e.g. a start off the track).
     OffTrack,
-    /// The car's footprint touched a wall.
+    /// The car's footprint touched a wall or an obstacle ([`EpisodeStats::contact`] says which).
     Collision,
     /// The time limit passed.
     Timeout,
@@ -99,6 +102,20 @@ impl Outcome {
 
 /// How far from the car walls are searched for [`EpisodeStats::min_wall_clearance`], m.
 pub const CLEARANCE_RANGE: f64 = 1.0;
+
+/// How far from the car's footprint obstacles are searched for
+/// [`EpisodeStats::min_obstacle_clearance`], m.
+pub const OBSTACLE_CLEARANCE_RANGE: f64 = 2.0;
+
+/// What a collision touched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Contact {
+    /// A track wall.
+    Wall,
+    /// The obstacle with this id ([`Obstacle::id`]).
+    Obstacle(u32),
+}
 
 /// Per-episode measurements, updated every step.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -131,13 +148,27 @@ pub struct EpisodeStats {
     /// (0.17 m for the F1TENTH car) while a side scrape reads about 0.
     #[serde(default)]
     pub min_wall_clearance: f64,
+    /// What the footprint touched, when the outcome is `collision`.
+    #[serde(default)]
+    pub contact: Option<Contact>,
+    /// Obstacles whose centre the car's progress passed, counted once per lap.
+    #[serde(default)]
+    pub obstacles_passed: u32,
+    /// Least distance between the car's footprint and any obstacle, m (exact; 0 = contact),
+    /// counted up to [`OBSTACLE_CLEARANCE_RANGE`] (that value when none came closer).
+    #[serde(default)]
+    pub min_obstacle_clearance: f64,
 }
 
 /// Progress, laps, deviation, time and the outcome of one episode, updated once per step.
 #[derive(Clone, Debug)]
 pub struct EpisodeTracker {
     frenet: Frenet,
-    half_width: f64,
+    half: DVec2,
+    start_s: f64,
+    obstacles: Arc<[Obstacle]>,
+    /// Progress from the start at which each obstacle's centre is passed first, m, `[0, lap)`.
+    marks: Vec<f64>,
     velocity: DVec2,
     time: f64,
     time_limit: f64,
@@ -148,26 +179,52 @@ pub struct EpisodeTracker {
 
 impl EpisodeTracker {
     /// Starts tracking a car of footprint half extents `half` (m, x along the heading, y to the
-    /// left) in `state` under `rules`.
-    pub fn new(track: &Track, rules: &EpisodeConfig, state: &VehicleState, half: DVec2) -> Self {
+    /// left) in `state` under `rules`, among the static `obstacles`.
+    pub fn new(
+        track: &Track,
+        rules: &EpisodeConfig,
+        state: &VehicleState,
+        half: DVec2,
+        obstacles: Arc<[Obstacle]>,
+    ) -> Self {
         let goal = rules.laps * track.centerline.length();
         let frenet = track.centerline.project(state.position());
         let mut tracker = Self {
             frenet,
-            half_width: half.y,
+            half,
+            start_s: frenet.s,
+            obstacles: Arc::from([]),
+            marks: Vec::new(),
             velocity: DVec2::ZERO,
             time: 0.0,
             time_limit: goal / rules.min_average_speed,
             stats: EpisodeStats {
                 goal,
                 min_wall_clearance: f64::MAX,
+                min_obstacle_clearance: OBSTACLE_CLEARANCE_RANGE,
                 ..Default::default()
             },
             deviation_sum: 0.0,
             outcome: None,
         };
+        tracker.set_obstacles(track, obstacles);
         tracker.measure(track, state, None);
         tracker
+    }
+
+    /// Replaces the obstacles (a person edits them in the window); the passes counted so far stay.
+    pub fn set_obstacles(&mut self, track: &Track, obstacles: Arc<[Obstacle]>) {
+        let lap = track.centerline.length();
+        self.marks = obstacles
+            .iter()
+            .map(|o| (track.centerline.project(o.center()).s - self.start_s).rem_euclid(lap))
+            .collect();
+        self.obstacles = obstacles;
+    }
+
+    /// The obstacles of the episode.
+    pub fn obstacles(&self) -> &Arc<[Obstacle]> {
+        &self.obstacles
     }
 
     /// Updates the clearance and, given the step `dt` (s), the lateral acceleration: the change
@@ -175,8 +232,16 @@ impl EpisodeTracker {
     /// to that velocity (`v·ψ̇` alone overstates it while the slip angle β changes).
     fn measure(&mut self, track: &Track, state: &VehicleState, dt: Option<f64>) {
         let wall = track.grid.wall_distance(state.position(), CLEARANCE_RANGE);
+        let near = obstacle::clearance(
+            &self.obstacles,
+            state.position(),
+            state.yaw,
+            self.half,
+            OBSTACLE_CLEARANCE_RANGE,
+        );
         let s = &mut self.stats;
-        s.min_wall_clearance = s.min_wall_clearance.min(wall - self.half_width);
+        s.min_wall_clearance = s.min_wall_clearance.min(wall - self.half.y);
+        s.min_obstacle_clearance = s.min_obstacle_clearance.min(near);
         let direction = DVec2::from_angle(state.yaw + state.slip);
         let velocity = state.v * direction;
         if let Some(dt) = dt {
@@ -215,15 +280,25 @@ impl EpisodeTracker {
         s.checkpoints = s
             .checkpoints
             .max((s.progress.max(0.0) / (0.1 * lap)).floor() as u32);
+        let passed: u32 = self
+            .marks
+            .iter()
+            .filter(|&&m| s.progress >= m)
+            .map(|&m| ((s.progress - m) / lap).floor() as u32 + 1)
+            .sum();
+        s.obstacles_passed = s.obstacles_passed.max(passed);
         self.measure(track, state, Some(dt));
     }
 
-    /// Decides whether the episode has ended, in this order: `collision` (the footprint `half`
-    /// extents, m, at the car's pose touch a wall), `off_track` (the reference point is outside
-    /// the walls), `goal_reached`, `timeout`. Once decided, the outcome stays.
-    pub fn judge(&mut self, track: &Track, state: &VehicleState, half: DVec2) -> Option<Outcome> {
+    /// Decides whether the episode has ended, in this order: `collision` (the footprint at the
+    /// car's pose touches a wall, then an obstacle: [`EpisodeStats::contact`]), `off_track` (the
+    /// reference point is outside the walls), `goal_reached`, `timeout`. Once decided, the
+    /// outcome stays.
+    pub fn judge(&mut self, track: &Track, state: &VehicleState) -> Option<Outcome> {
         if self.outcome.is_none() {
-            self.outcome = judge(self, track, state, half);
+            let (outcome, contact) = judge(self, track, state);
+            self.outcome = outcome;
+            self.stats.contact = contact;
         }
         self.outcome
     }
@@ -254,17 +329,27 @@ impl EpisodeTracker {
     }
 }
 
-fn judge(t: &EpisodeTracker, track: &Track, state: &VehicleState, half: DVec2) -> Option<Outcome> {
+fn judge(
+    t: &EpisodeTracker,
+    track: &Track,
+    state: &VehicleState,
+) -> (Option<Outcome>, Option<Contact>) {
     let p = DVec2::new(state.x, state.y);
-    if track.grid.rect_hits_wall(p, state.yaw, half) {
-        return Some(Outcome::Collision);
+    if track.grid.rect_hits_wall(p, state.yaw, t.half) {
+        return (Some(Outcome::Collision), Some(Contact::Wall));
+    }
+    if let Some(id) = obstacle::first_hit(&t.obstacles, p, state.yaw, t.half) {
+        return (Some(Outcome::Collision), Some(Contact::Obstacle(id)));
     }
     let (wr, wl) = track.widths_at(t.frenet.s);
     if !(-wr..=wl).contains(&t.frenet.d) && !track.grid.contains(p) {
-        return Some(Outcome::OffTrack);
+        return (Some(Outcome::OffTrack), None);
     }
     if t.stats.progress >= t.stats.goal {
-        return Some(Outcome::GoalReached);
+        return (Some(Outcome::GoalReached), None);
     }
-    (t.time >= t.time_limit - 1e-9).then_some(Outcome::Timeout)
+    (
+        (t.time >= t.time_limit - 1e-9).then_some(Outcome::Timeout),
+        None,
+    )
 }

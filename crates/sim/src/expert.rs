@@ -1,10 +1,13 @@
 //! The Pure Pursuit expert (Coulter, "Implementation of the Pure Pursuit Path Tracking
-//! Algorithm", CMU-RI-TR-92-01, 1992), following the raceline (or the centerline).
+//! Algorithm", CMU-RI-TR-92-01, 1992), following the raceline (or the centerline), shifted
+//! around the episode's obstacles by the [`crate::avoidance`] planner.
 
 use glam::DVec2;
 use serde::{Deserialize, Serialize};
 
+use crate::avoidance::{AvoidanceConfig, Evasion, FrenetPath};
 use crate::error::{Result, SimError};
+use crate::obstacle::Obstacle;
 use std::sync::Arc;
 
 use crate::track::{ClosedPath, Track};
@@ -79,6 +82,9 @@ pub struct ExpertConfig {
     /// reach |d| ≈ 0.95 m of the 1.1 m half-width; where one comes closer to an edge than this,
     /// the expert follows the minimum-curvature raceline computed with this margin instead.
     pub edge_margin: f64,
+    /// Obstacle avoidance; left out of the text when it is the default.
+    #[serde(default, skip_serializing_if = "AvoidanceConfig::is_default")]
+    pub avoidance: AvoidanceConfig,
 }
 
 impl ExpertConfig {
@@ -112,6 +118,7 @@ impl ExpertConfig {
             }
             _ => {}
         }
+        self.avoidance.validate()?;
         if !(self.edge_margin >= 0.0 && self.edge_margin.is_finite()) {
             return bad(
                 "edge_margin",
@@ -142,14 +149,23 @@ impl ExpertConfig {
     }
 }
 
+/// Point spacing of the path that evasions are planned on, m.
+const AVOIDANCE_SPACING: f64 = 0.1;
+
 /// A Pure Pursuit driver bound to one track. It remembers where it is on its path, so it follows
 /// the leg it is on where two legs come close.
 #[derive(Clone, Debug)]
 pub struct PurePursuit {
     config: ExpertConfig,
+    params: VehicleParams,
     path: Arc<ClosedPath>,
     /// Profile speed at each path point, m/s (the raceline's, or the friction-limited one).
     speed: Option<Arc<Vec<f64>>>,
+    /// The path and profile without obstacles.
+    base: (Arc<ClosedPath>, Option<Arc<Vec<f64>>>),
+    /// The base path resampled every [`AVOIDANCE_SPACING`], with its centerline coordinates.
+    fine: Option<(Arc<ClosedPath>, Arc<FrenetPath>)>,
+    plan: Vec<Evasion>,
     hint: Option<usize>,
 }
 
@@ -172,23 +188,80 @@ impl PurePursuit {
                 }
             },
         };
-        if let ExpertSpeed::Friction {
-            mu_fraction,
-            max,
-            brake,
-        } = config.speed
-        {
-            let mu_eff = mu_fraction * params.mu;
-            speed = Some(Arc::new(crate::speed_profile::speed_profile(
-                &path, params, mu_eff, max, brake,
-            )));
+        if let Some(v) = friction_profile(&config, &path, params) {
+            speed = Some(Arc::new(v));
         }
+        let path = Arc::new(path);
         Self {
+            base: (path.clone(), speed.clone()),
             config,
-            path: Arc::new(path),
+            params: params.clone(),
+            path,
             speed,
+            fine: None,
+            plan: Vec::new(),
             hint: None,
         }
+    }
+
+    /// Plans around the episode's static `obstacles` on `track` (the track this driver was
+    /// built for): the followed path becomes the base path shifted by [`crate::avoidance::plan`],
+    /// and a friction-limited profile is recomputed over it. No obstacles restores the base path.
+    pub fn avoid(&mut self, track: &Track, obstacles: &[Obstacle]) {
+        self.hint = None;
+        if obstacles.is_empty() {
+            (self.path, self.speed) = self.base.clone();
+            self.plan.clear();
+            return;
+        }
+        let (base, base_speed) = &self.base;
+        // Evasions bend the path over a few metres: resample it finely enough to carry them
+        // (the shipped racelines have 0.5 m between points).
+        let (base, frenet) = self
+            .fine
+            .get_or_insert_with(|| {
+                let fine = crate::avoidance::resample_smooth(base, AVOIDANCE_SPACING);
+                let frenet = FrenetPath::new(track, &fine);
+                (Arc::new(fine), Arc::new(frenet))
+            })
+            .clone();
+        let fixed = match self.config.speed {
+            ExpertSpeed::Fixed(v) => v,
+            ExpertSpeed::Profile { max, .. } | ExpertSpeed::Friction { max, .. } => max,
+        };
+        let coarse = &self.base.0;
+        let base_speed_at = |s: f64| base_speed.as_ref().map_or(fixed, |v| v[coarse.locate(s).0]);
+        let speed_at = |i: usize| base_speed_at(base.s_at_point(i));
+        let (points, plan) = crate::avoidance::plan(
+            track,
+            &base,
+            &frenet,
+            &speed_at,
+            obstacles,
+            0.5 * self.params.width,
+            self.params.s_max.tan() / self.params.wheelbase(),
+            &self.config.avoidance,
+        );
+        let Ok(path) = ClosedPath::new(points) else {
+            return;
+        };
+        self.speed = match friction_profile(&self.config, &path, &self.params) {
+            Some(v) => Some(Arc::new(v)),
+            None => base_speed.as_ref().map(|_| {
+                Arc::new(
+                    (0..path.len())
+                        .map(|i| base_speed_at(base.s_at_point(i)))
+                        .collect(),
+                )
+            }),
+        };
+        self.path = Arc::new(path);
+        self.plan = plan;
+    }
+
+    /// The evasions planned by the last [`Self::avoid`], one per obstacle.
+    pub fn plan(&self) -> &[Evasion] {
+        &self.plan
     }
 
     /// The path being followed.
@@ -262,6 +335,29 @@ impl PurePursuit {
             speed,
         }
     }
+}
+
+/// The friction-limited profile over `path` when the speed command is `Friction`.
+fn friction_profile(
+    config: &ExpertConfig,
+    path: &ClosedPath,
+    params: &VehicleParams,
+) -> Option<Vec<f64>> {
+    let ExpertSpeed::Friction {
+        mu_fraction,
+        max,
+        brake,
+    } = config.speed
+    else {
+        return None;
+    };
+    Some(crate::speed_profile::speed_profile(
+        path,
+        params,
+        mu_fraction * params.mu,
+        max,
+        brake,
+    ))
 }
 
 /// Whether every point of `raceline` is at least `margin` m inside the track edges.

@@ -1,6 +1,7 @@
 //! raceloop's simulation core, without Bevy: real race tracks with walls built from the union of
 //! the corridor, f1tenth_gym's single-track vehicle model (RK4, dt = 0.01 s), an exact 1080-beam
-//! LiDAR, the Pure Pursuit expert, random starts and episode rules.
+//! LiDAR, seeded static obstacles, the Pure Pursuit expert with Frenet-frame avoidance, random
+//! starts and episode rules.
 //!
 //! Conventions (REP-103): x forward, y left, yaw counter-clockwise, SI units (m, s, rad, m/s).
 //!
@@ -23,12 +24,15 @@
 //! # Ok::<(), raceloop_sim::SimError>(())
 //! ```
 
+pub mod avoidance;
 pub mod config;
 pub mod episode;
 pub mod error;
 pub mod expert;
 pub mod lidar;
 pub mod min_curvature;
+pub mod obstacle;
+pub mod scenario;
 pub mod simulator;
 pub mod speed_profile;
 pub mod start;
@@ -36,11 +40,13 @@ pub mod track;
 pub mod vehicle;
 
 pub use config::SimConfig;
-pub use episode::{EpisodeConfig, EpisodeStats, EpisodeTracker, Outcome};
+pub use episode::{Contact, EpisodeConfig, EpisodeStats, EpisodeTracker, Outcome};
 pub use error::{Result, SimError};
 pub use expert::{ExpertConfig, PurePursuit};
 pub use lidar::{Lidar, LidarConfig, LidarSensor};
-pub use simulator::{Observation, Sim, car_half, draw_start, start_state};
+pub use obstacle::{Obstacle, Shape};
+pub use scenario::ScenarioConfig;
+pub use simulator::{Observation, Sim, car_half, draw_obstacles, draw_start, start_state};
 pub use start::{StartConfig, StartMode, StartPose};
 pub use track::Track;
 pub use vehicle::{Action, Vehicle, VehicleParams, VehicleState};

@@ -15,6 +15,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, SimError};
+use crate::obstacle::Obstacle;
 use crate::track::{Segment, Track, WallGrid};
 use crate::vehicle::VehicleState;
 use rand::SeedableRng;
@@ -118,11 +119,19 @@ impl Lidar {
     }
 
     /// Exact noise-free ranges (m) from a sensor at `sensor` heading `yaw` into `out`
-    /// (`[num_beams]`). The sensor must be inside the walls: walls are seen from their drivable side.
+    /// (`[num_beams]`): the nearest of the walls and the `obstacles`. The sensor must be inside
+    /// the walls: walls are seen from their drivable side.
     ///
     /// # Panics
     /// If `out.len() != num_beams`.
-    pub fn scan_exact(&self, walls: &WallGrid, sensor: DVec2, yaw: f64, out: &mut [f32]) {
+    pub fn scan_exact(
+        &self,
+        walls: &WallGrid,
+        obstacles: &[Obstacle],
+        sensor: DVec2,
+        yaw: f64,
+        out: &mut [f32],
+    ) {
         assert_eq!(out.len(), self.config.num_beams, "scan buffer length");
         out.fill(f32::INFINITY);
         let (near, radius) = walls.near(sensor);
@@ -135,6 +144,7 @@ impl Lidar {
             inv_inc,
         };
         raster_near(&self.cos, &self.sin, out, near, walls.segments(), &view);
+        self.raster_obstacles(obstacles, &view, yaw, out);
         let max_range = self.config.max_range;
         let heading = DVec2::from_angle(yaw);
         for (i, r) in out.iter_mut().enumerate() {
@@ -144,6 +154,42 @@ impl Lidar {
                 *r = r.min(t as f32);
             }
             *r = r.min(max_range as f32);
+        }
+    }
+
+    /// Lowers `out` to the exact ray–obstacle distances, over the beams that each obstacle's
+    /// bounding circle spans (±1 beam of slack), for obstacles within range.
+    fn raster_obstacles(&self, obstacles: &[Obstacle], view: &View, yaw: f64, out: &mut [f32]) {
+        let last = out.len() as i64 - 1;
+        let (angle_min, inv_inc) = (view.angle_min as f64, view.inv_inc as f64);
+        let angle_max = angle_min + last as f64 / inv_inc;
+        let max_range = self.config.max_range;
+        let heading = DVec2::from_angle(yaw);
+        for o in obstacles {
+            let local = view.rot.rotate(o.center() - view.sensor);
+            let (dist, radius) = (local.length(), o.bounding_radius());
+            if dist - radius > max_range {
+                continue;
+            }
+            let (mid, half) = if dist <= radius {
+                (0.0, std::f64::consts::PI)
+            } else {
+                (local.y.atan2(local.x), (radius / dist).asin())
+            };
+            for shift in [-std::f64::consts::TAU, 0.0, std::f64::consts::TAU] {
+                let (l, h) = (mid - half + shift, mid + half + shift);
+                if h < angle_min || l > angle_max {
+                    continue;
+                }
+                let i0 = (((l - angle_min) * inv_inc).floor() as i64 - 1).clamp(0, last) as usize;
+                let i1 = (((h - angle_min) * inv_inc).ceil() as i64 + 1).clamp(0, last) as usize;
+                let beams = self.cos[i0..=i1].iter().zip(&self.sin[i0..=i1]);
+                for (r, (&c, &s)) in out[i0..=i1].iter_mut().zip(beams) {
+                    let beam = DVec2::new(c as f64, s as f64);
+                    let t = o.ray(view.sensor, heading.rotate(beam).normalize());
+                    *r = r.min(t as f32);
+                }
+            }
         }
     }
 
@@ -355,14 +401,21 @@ impl LidarSensor {
         }
     }
 
-    /// Scans from the car `state` if physics step `step` is a scan step (every `period_steps`,
-    /// step 0 included); otherwise keeps the last ranges and marks them stale.
-    pub fn sense(&mut self, track: &Track, state: &VehicleState, step: u64) {
+    /// Scans `track` and `obstacles` from the car `state` if physics step `step` is a scan
+    /// step (every `period_steps`, step 0 included); otherwise keeps the last ranges and marks
+    /// them stale.
+    pub fn sense(
+        &mut self,
+        track: &Track,
+        obstacles: &[Obstacle],
+        state: &VehicleState,
+        step: u64,
+    ) {
         self.fresh = step.is_multiple_of(self.lidar.config.period_steps as u64);
         if self.fresh {
             let sensor = self.lidar.sensor_position(state.position(), state.yaw);
             self.lidar
-                .scan_exact(&track.grid, sensor, state.yaw, &mut self.ranges);
+                .scan_exact(&track.grid, obstacles, sensor, state.yaw, &mut self.ranges);
             self.lidar.add_noise(&mut self.rng, &mut self.ranges);
             self.lidar.quantize(&mut self.ranges);
         }
@@ -516,7 +569,7 @@ mod tests {
                 if o.x >= w {
                     continue;
                 }
-                lidar.scan_exact(&grid, o, yaw, &mut out);
+                lidar.scan_exact(&grid, &[], o, yaw, &mut out);
                 for (i, &r) in out.iter().enumerate() {
                     let want = box_range(o, yaw + lidar.config().beam_angle(i), w, h).min(30.0);
                     assert!(

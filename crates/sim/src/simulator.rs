@@ -12,6 +12,7 @@ use crate::config::SimConfig;
 use crate::episode::{EpisodeStats, EpisodeTracker, Outcome};
 use crate::error::Result;
 use crate::lidar::{Lidar, LidarSensor};
+use crate::obstacle::Obstacle;
 use crate::start::{StartPose, sample_start};
 use crate::track::{Frenet, Track};
 use crate::vehicle::{Action, Vehicle, VehicleParams, VehicleState};
@@ -58,6 +59,23 @@ pub fn draw_start(track: &Track, config: &SimConfig, seed: u64) -> StartPose {
     )
 }
 
+/// The obstacles of episode `seed` that starts at `start`, from `config.scenario` (none when its
+/// density is 0): see [`crate::scenario::generate`].
+pub fn draw_obstacles(
+    track: &Track,
+    config: &SimConfig,
+    seed: u64,
+    start: &StartPose,
+) -> Arc<[Obstacle]> {
+    Arc::from(crate::scenario::generate(
+        track,
+        &config.scenario.obstacles,
+        config.vehicle.width,
+        seed,
+        start.s,
+    ))
+}
+
 /// Half length and half width of the car footprint, m.
 pub fn car_half(vehicle: &VehicleParams) -> DVec2 {
     DVec2::new(0.5 * vehicle.length, 0.5 * vehicle.width)
@@ -91,6 +109,7 @@ impl Sim {
                 &config.episode,
                 &start_state(&start),
                 car_half(&config.vehicle),
+                Arc::from([]),
             ),
             track,
             config,
@@ -98,14 +117,27 @@ impl Sim {
         })
     }
 
-    /// Starts a new episode from `seed`, with the configured start mode.
+    /// Starts a new episode from `seed`, with the configured start mode and scenario.
     pub fn reset(&mut self, seed: u64) -> Observation<'_> {
         let pose = draw_start(&self.track, &self.config, seed);
         self.reset_to(seed, pose)
     }
 
-    /// Starts a new episode at `pose`; `seed` drives the LiDAR noise.
+    /// Starts a new episode at `pose` with the scenario's obstacles of `seed`; `seed` also
+    /// drives the LiDAR noise.
     pub fn reset_to(&mut self, seed: u64, pose: StartPose) -> Observation<'_> {
+        let obstacles = draw_obstacles(&self.track, &self.config, seed, &pose);
+        self.reset_with(seed, pose, obstacles)
+    }
+
+    /// Starts a new episode at `pose` among `obstacles` (a replayed or edited scenario); `seed`
+    /// drives the LiDAR noise.
+    pub fn reset_with(
+        &mut self,
+        seed: u64,
+        pose: StartPose,
+        obstacles: Arc<[Obstacle]>,
+    ) -> Observation<'_> {
         self.vehicle = Vehicle::new(self.config.vehicle.clone(), start_state(&pose));
         self.sensor = LidarSensor::new(Lidar::new(self.config.lidar.clone()), seed);
         self.tracker = EpisodeTracker::new(
@@ -113,14 +145,16 @@ impl Sim {
             &self.config.episode,
             self.vehicle.state(),
             car_half(&self.config.vehicle),
+            obstacles,
         );
         self.start = pose;
-        self.sensor.sense(&self.track, self.vehicle.state(), 0);
-        self.tracker.judge(
+        self.sensor.sense(
             &self.track,
+            self.tracker.obstacles(),
             self.vehicle.state(),
-            car_half(&self.config.vehicle),
+            0,
         );
+        self.tracker.judge(&self.track, self.vehicle.state());
         self.observation()
     }
 
@@ -135,10 +169,13 @@ impl Sim {
         let state = *self.vehicle.state();
         self.tracker
             .advance(&self.track, before, &state, self.config.sim.dt);
-        self.sensor
-            .sense(&self.track, &state, self.tracker.stats().steps);
-        self.tracker
-            .judge(&self.track, &state, car_half(&self.config.vehicle))
+        self.sensor.sense(
+            &self.track,
+            self.tracker.obstacles(),
+            &state,
+            self.tracker.stats().steps,
+        );
+        self.tracker.judge(&self.track, &state)
     }
 
     /// The current observation.
@@ -166,6 +203,11 @@ impl Sim {
     /// The episode tracker.
     pub fn tracker(&self) -> &EpisodeTracker {
         &self.tracker
+    }
+
+    /// The obstacles of the current episode.
+    pub fn obstacles(&self) -> &Arc<[Obstacle]> {
+        self.tracker.obstacles()
     }
 
     /// The start pose of the current episode.

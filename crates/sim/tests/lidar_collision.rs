@@ -1,6 +1,7 @@
 //! The LiDAR and the footprint test against exact f64 references on every shipped track, at
 //! sampled poses: every checked beam within 1 mm of a brute-force ray cast over all wall
-//! segments, and the footprint's wall contact equal to an exact rectangle–segment test.
+//! segments (and over the obstacles, where there are some), and the footprint's wall contact
+//! equal to an exact rectangle–segment test.
 
 use glam::DVec2;
 use raceloop_sim::track::{Segment, shipped_names};
@@ -60,7 +61,7 @@ fn lidar_ranges_are_within_a_millimetre_of_a_brute_force_cast_on_every_track() {
                 continue;
             }
             let yaw = heading + rng.random_range(-0.6..0.6);
-            lidar.scan_exact(&track.grid, p, yaw, &mut ranges);
+            lidar.scan_exact(&track.grid, &[], p, yaw, &mut ranges);
             for i in (0..ranges.len()).step_by(3) {
                 let dir = DVec2::from_angle(yaw + config.lidar.beam_angle(i));
                 let exact = raceloop_sim::lidar::brute_force_range(segments, p, dir).min(max_range);
@@ -79,6 +80,70 @@ fn lidar_ranges_are_within_a_millimetre_of_a_brute_force_cast_on_every_track() {
     }
     println!("{checked} beams checked on 15 tracks, largest error {worst:.2e} m");
     assert!(checked > 15 * 10 * 300, "too few beams checked: {checked}");
+}
+
+#[test]
+fn lidar_sees_obstacles_within_a_millimetre_of_a_brute_force_cast_on_every_track() {
+    let mut config = SimConfig::default();
+    config.scenario.obstacles.density = 4.0;
+    config.scenario.obstacles.min_spacing = 6.0;
+    let lidar = Lidar::new(config.lidar.clone());
+    let max_range = config.lidar.max_range;
+    let mut ranges = vec![0f32; config.lidar.num_beams];
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(17);
+    let (mut checked, mut on_obstacles, mut worst) = (0usize, 0usize, 0f64);
+    for name in shipped_names() {
+        let track = Track::load(name).unwrap();
+        let obstacles = raceloop_sim::scenario::generate(
+            &track,
+            &config.scenario.obstacles,
+            config.vehicle.width,
+            3,
+            0.0,
+        );
+        assert!(
+            obstacles.len() >= 5,
+            "{name}: {} obstacles",
+            obstacles.len()
+        );
+        let c = &track.centerline;
+        for o in &obstacles {
+            // From 1–8 m before the obstacle, near the centerline, looking roughly at it.
+            let s = c.project(o.center()).s - rng.random_range(1.0..8.0);
+            let p = c.point_at(s)
+                + DVec2::from_angle(c.heading_at(s)).perp() * rng.random_range(-0.3..0.3);
+            if o.hits_rect(p, c.heading_at(s), DVec2::splat(0.3)) {
+                continue;
+            }
+            let yaw = c.heading_at(s) + rng.random_range(-0.4..0.4);
+            lidar.scan_exact(&track.grid, &obstacles, p, yaw, &mut ranges);
+            for (i, &r) in ranges.iter().enumerate() {
+                let dir = DVec2::from_angle(yaw + config.lidar.beam_angle(i));
+                let wall = raceloop_sim::lidar::brute_force_range(track.grid.segments(), p, dir);
+                let hit = raceloop_sim::obstacle::brute_force_hit(&obstacles, p, dir);
+                let obstacle = hit.map_or(f64::INFINITY, |(t, _)| t);
+                let exact = wall.min(obstacle).min(max_range);
+                let err = (r as f64 - exact).abs();
+                assert!(
+                    err <= 1e-3,
+                    "{name}: beam {i} at ({:.3}, {:.3}) yaw {yaw:.4}: {r} m against {exact} m",
+                    p.x,
+                    p.y
+                );
+                worst = worst.max(err);
+                checked += 1;
+                on_obstacles += usize::from(obstacle < wall && obstacle < max_range);
+            }
+        }
+    }
+    println!(
+        "{checked} beams checked on 15 tracks with obstacles, {on_obstacles} of them on an \
+         obstacle; largest error {worst:.2e} m"
+    );
+    assert!(
+        on_obstacles > 5_000,
+        "too few beams on obstacles: {on_obstacles}"
+    );
 }
 
 #[test]
