@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use glam::DVec2;
-use raceloop_sim::{PurePursuit, Sim, SimConfig, StartMode, Track};
+use raceloop_sim::{Obstacle, PurePursuit, Sim, SimConfig, StartMode, Track};
 use rand::SeedableRng;
 use serde::Serialize;
 
@@ -39,24 +39,22 @@ struct SimBench {
     obstacle_max_range_error_m: f64,
 }
 
-/// A sensor pose visited while driving: position (m), yaw (rad) and the episode seed.
-type Pose = (DVec2, f64, u64);
+/// A sensor pose visited while driving: position (m), yaw (rad) and the episode's obstacles.
+type Pose = (DVec2, f64, Arc<[Obstacle]>);
 
-/// Steps/s of the expert driving `config` on `track` for `steps` steps (resetting with the next
-/// seed when an episode ends), and the sensor poses of every 97th step.
+/// Steps/s of the expert driving `config` on `track` for `steps` steps (resetting with the step
+/// index as the seed when an episode ends), and the sensor poses of every 97th step from the first.
 fn drive(track: &Arc<Track>, config: &SimConfig, steps: u64) -> Result<(f64, Vec<Pose>)> {
     let mut expert = PurePursuit::new(config.expert.clone(), track, &config.vehicle);
     let mut sim = Sim::new(track.clone(), config.clone())?;
     sim.reset(0);
     expert.avoid(track, sim.obstacles());
-    let mut seed = 0;
     let mut poses = Vec::new();
     let t0 = Instant::now();
     for i in 0..steps {
         let action = expert.act(&config.vehicle, &sim.observation().state);
         if sim.step(action).is_some() {
-            seed = i;
-            sim.reset(seed);
+            sim.reset(i);
             expert.avoid(track, sim.obstacles());
         }
         if i % 97 == 0 {
@@ -64,7 +62,7 @@ fn drive(track: &Arc<Track>, config: &SimConfig, steps: u64) -> Result<(f64, Vec
             poses.push((
                 sim.lidar().sensor_position(DVec2::new(s.x, s.y), s.yaw),
                 s.yaw,
-                seed,
+                sim.obstacles().clone(),
             ));
         }
     }
@@ -81,7 +79,7 @@ pub fn sim(args: &BenchSimArgs) -> Result<()> {
     config.episode.start.mode = StartMode::Grid;
     config.episode.laps = 1000.0;
     let track = Arc::new(Track::load(&args.track)?);
-    let sim = Sim::new(track.clone(), config.clone())?;
+    let lidar = raceloop_sim::Lidar::new(config.lidar.clone());
     let (step_s, poses) = drive(&track, &config, args.steps)?;
     let poses: Vec<(DVec2, f64)> = poses.into_iter().map(|(p, yaw, _)| (p, yaw)).collect();
 
@@ -92,15 +90,13 @@ pub fn sim(args: &BenchSimArgs) -> Result<()> {
     let (obstacle_step_s, obstacle_poses) = drive(&track, &with, args.steps)?;
     let (mut checked, mut on_obstacles, mut worst) = (0usize, 0usize, 0f64);
     let mut ranges = vec![0f32; config.lidar.num_beams];
-    for &(p, yaw, seed) in obstacle_poses.iter().step_by(4) {
-        let start = raceloop_sim::draw_start(&track, &with, seed);
-        let obstacles = raceloop_sim::draw_obstacles(&track, &with, seed, &start);
-        sim.lidar()
-            .scan_exact(&track.grid, &obstacles, p, yaw, &mut ranges);
+    for (p, yaw, obstacles) in obstacle_poses.iter().step_by(4) {
+        let (p, yaw) = (*p, *yaw);
+        lidar.scan_exact(&track.grid, obstacles, p, yaw, &mut ranges);
         for (i, &r) in ranges.iter().enumerate() {
             let dir = DVec2::from_angle(yaw + config.lidar.beam_angle(i));
             let wall = raceloop_sim::lidar::brute_force_range(track.grid.segments(), p, dir);
-            let hit = raceloop_sim::obstacle::brute_force_hit(&obstacles, p, dir)
+            let hit = raceloop_sim::obstacle::brute_force_hit(obstacles, p, dir)
                 .map_or(f64::INFINITY, |(t, _)| t);
             let exact = wall.min(hit).min(config.lidar.max_range);
             worst = worst.max((r as f64 - exact).abs());
@@ -110,7 +106,6 @@ pub fn sim(args: &BenchSimArgs) -> Result<()> {
     }
 
     // Scans alone, at poses visited above.
-    let lidar = sim.lidar().clone();
     let mut out = vec![0.0f32; config.lidar.num_beams];
     let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(1);
     let reps = (20_000 / poses.len().max(1)).max(1);
@@ -184,28 +179,15 @@ pub fn sim(args: &BenchSimArgs) -> Result<()> {
     Ok(())
 }
 
-/// Sensor poses `(position, yaw)` along the expert's drive on `track`, every 97th step.
+/// `count` sensor poses `(position, yaw)` along the expert's drive on `track` from the grid,
+/// every 97th step.
 fn expert_poses(track: &Arc<Track>, count: usize) -> Result<Vec<(DVec2, f64)>> {
     let mut config = SimConfig::default();
     config.episode.start.mode = StartMode::Grid;
     config.episode.laps = 1000.0;
     config.lidar.period_steps = 1000;
-    let mut expert = PurePursuit::new(config.expert.clone(), track, &config.vehicle);
-    let mut sim = Sim::new(track.clone(), config.clone())?;
-    sim.reset(0);
-    let mut poses = Vec::with_capacity(count);
-    while poses.len() < count {
-        for _ in 0..97 {
-            let action = expert.act(&config.vehicle, &sim.observation().state);
-            sim.step(action);
-        }
-        let s = sim.observation().state;
-        poses.push((
-            sim.lidar().sensor_position(DVec2::new(s.x, s.y), s.yaw),
-            s.yaw,
-        ));
-    }
-    Ok(poses)
+    let (_, poses) = drive(track, &config, 97 * count as u64)?;
+    Ok(poses.into_iter().map(|(p, yaw, _)| (p, yaw)).collect())
 }
 
 #[derive(Debug, Serialize)]

@@ -39,7 +39,7 @@ pub struct EpisodeResult {
     pub min_wall_clearance_m: f64,
     /// What a collision touched: `wall` or `obstacle` (absent unless the outcome is `collision`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub collision_with: Option<String>,
+    pub collision_with: Option<Collided>,
     /// The scenario's obstacles (absent in obstacle-free episodes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub obstacles: Option<ObstacleResult>,
@@ -53,6 +53,26 @@ pub struct EpisodeResult {
     pub raceloop_version: String,
     /// Git commit of the build.
     pub git_commit: String,
+}
+
+/// What a collision touched (`result.json`'s `collision_with`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Collided {
+    /// A track wall.
+    Wall,
+    /// An obstacle (its id is in [`ObstacleResult::collided_id`]).
+    Obstacle,
+}
+
+impl Collided {
+    /// The snake_case name used in results (`wall`, `obstacle`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Wall => "wall",
+            Self::Obstacle => "obstacle",
+        }
+    }
 }
 
 /// How an episode went among its obstacles.
@@ -92,12 +112,9 @@ impl EpisodeResult {
             checkpoints: s.checkpoints,
             peak_lateral_acceleration_mps2: s.peak_lateral_acceleration,
             min_wall_clearance_m: s.min_wall_clearance,
-            collision_with: s.contact.map(|c| {
-                match c {
-                    Contact::Wall => "wall",
-                    Contact::Obstacle(_) => "obstacle",
-                }
-                .to_string()
+            collision_with: s.contact.map(|c| match c {
+                Contact::Wall => Collided::Wall,
+                Contact::Obstacle(_) => Collided::Obstacle,
             }),
             obstacles: (!tracker.obstacles().is_empty()).then(|| ObstacleResult {
                 count: tracker.obstacles().len() as u32,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use super::result::EpisodeResult;
+use super::result::{Collided, EpisodeResult};
 use super::runner::RESULT_FILE;
 
 /// The one aggregate of a set of episodes (a run, a track, a driver on a track). Units in the
@@ -82,9 +82,9 @@ impl Aggregate {
         let (mut lap_sum, mut laps) = (0.0, 0usize);
         let (mut collided_distance, mut collisions) = (0.0, 0usize);
         for r in &results {
-            match r.collision_with.as_deref() {
-                Some("wall") => a.wall_collisions += 1,
-                Some(_) => a.obstacle_collisions += 1,
+            match r.collision_with {
+                Some(Collided::Wall) => a.wall_collisions += 1,
+                Some(Collided::Obstacle) => a.obstacle_collisions += 1,
                 None => {}
             }
             if r.collision_with.is_some() {
@@ -252,7 +252,7 @@ pub fn write(run: &Path, results: &[EpisodeResult]) -> Result<Summary> {
             format!("{:.4}", r.mean_abs_deviation_m),
             format!("{:.4}", r.max_abs_deviation_m),
             r.checkpoints.to_string(),
-            r.collision_with.clone().unwrap_or_default(),
+            r.collision_with.map_or("", Collided::as_str).into(),
             r.obstacles.as_ref().map_or(0, |o| o.count).to_string(),
             r.obstacles.as_ref().map_or(0, |o| o.passed).to_string(),
             r.obstacles

@@ -31,5 +31,5 @@ mod writer;
 pub use error::{RecordError, Result};
 pub use messages::{EgoState, topics};
 pub use reader::EpisodeLog;
-pub use scene::{obstacle_scene, plan_scene, track_scene};
+pub use scene::track_scene;
 pub use writer::{Detail, McapLog, THIN_METADATA, THIN_SCAN_PERIOD_NS, THIN_STATE_PERIOD_NS};

@@ -204,16 +204,16 @@ pub fn plan(
     config: &AvoidanceConfig,
 ) -> (Vec<DVec2>, Vec<Evasion>) {
     let center = &track.centerline;
-    let mut evasions = Vec::with_capacity(obstacles.len());
-    let mut options = Vec::with_capacity(obstacles.len());
-    for o in obstacles {
-        let (evasion, other) = evade(track, frenet, speed, o, half_width, config);
-        evasions.push(evasion);
-        options.push(other);
-    }
-    evasions.sort_by(|a, b| a.s_range.0.total_cmp(&b.s_range.0));
-    let mut points = moved(track, base, frenet, &evasions, half_width, config);
-    let limit = 0.5 * max_curvature;
+    // Each obstacle's chosen evasion with the other side as a candidate, in the order of s.
+    let mut plans: Vec<(Evasion, Candidate)> = obstacles
+        .iter()
+        .map(|o| evade(track, frenet, speed, o, half_width, config))
+        .collect();
+    plans.sort_by(|a, b| a.0.s_range.0.total_cmp(&b.0.s_range.0));
+    let chosen = |plans: &[(Evasion, Candidate)]| -> Vec<Evasion> {
+        plans.iter().map(|(e, _)| e.clone()).collect()
+    };
+    // The largest |curvature| of `points` within reach of each evasion, 1/m.
     let bends = |points: &[DVec2], evasions: &[Evasion]| -> Vec<f64> {
         let Ok(path) = ClosedPath::new(points.iter().copied()) else {
             return vec![f64::INFINITY; evasions.len()];
@@ -232,43 +232,44 @@ pub fn plan(
             })
             .collect()
     };
+    let mut evasions = chosen(&plans);
+    let mut points = moved(track, base, frenet, &evasions, half_width, config);
+    let limit = 0.5 * max_curvature;
     let before = bends(&points, &evasions);
     if before.iter().any(|&b| b > limit) {
-        let flip = |e: &mut Evasion, c: &mut Candidate| {
-            let was = Candidate {
-                target_d: e.target_d,
-                full_clearance: e.full_clearance,
-                shift: e.shift,
-            };
-            e.side = match e.side {
-                Side::Left => Side::Right,
-                Side::Right => Side::Left,
-            };
-            (e.target_d, e.full_clearance, e.shift) = (c.target_d, c.full_clearance, c.shift);
-            *c = was;
-        };
-        let mut flipped = evasions.clone();
-        let mut others = options.clone();
-        let index = |id: u32| obstacles.iter().position(|o| o.id == id).unwrap_or(0);
-        for (e, &b) in flipped.iter_mut().zip(&before) {
-            if b > limit && e.shift > 0.0 && others[index(e.obstacle)].full_clearance {
-                flip(e, &mut others[index(e.obstacle)]);
+        // Try the other side where the path bends too much, and keep it where it bends less.
+        let mut trial = plans.clone();
+        for ((e, other), &b) in trial.iter_mut().zip(&before) {
+            if b > limit && e.shift > 0.0 && other.full_clearance {
+                flip(e, other);
             }
         }
+        let tried = chosen(&trial);
         let after = bends(
-            &moved(track, base, frenet, &flipped, half_width, config),
-            &flipped,
+            &moved(track, base, frenet, &tried, half_width, config),
+            &tried,
         );
-        // Keep each flip only where it bends the path less.
-        for (k, e) in evasions.iter_mut().enumerate() {
-            if flipped[k].side != e.side && after[k] < before[k] {
-                flip(e, &mut options[index(e.obstacle)]);
+        for (k, (plan, tried)) in plans.iter_mut().zip(trial).enumerate() {
+            if tried.0.side != plan.0.side && after[k] < before[k] {
+                *plan = tried;
             }
         }
+        evasions = chosen(&plans);
         points = moved(track, base, frenet, &evasions, half_width, config);
     }
     evasions.sort_by_key(|e| e.obstacle);
     (points, evasions)
+}
+
+/// Swaps `e` to the other side, whose target is `other`; `other` becomes the side left.
+fn flip(e: &mut Evasion, other: &mut Candidate) {
+    e.side = match e.side {
+        Side::Left => Side::Right,
+        Side::Right => Side::Left,
+    };
+    std::mem::swap(&mut e.target_d, &mut other.target_d);
+    std::mem::swap(&mut e.full_clearance, &mut other.full_clearance);
+    std::mem::swap(&mut e.shift, &mut other.shift);
 }
 
 /// The preferred evasion of `o`, and the other side as a candidate.

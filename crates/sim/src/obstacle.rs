@@ -2,11 +2,13 @@
 //! LiDAR, the collision test and the clearance measurement use.
 //!
 //! Every test here is analytic in f64: ray–box by the slab method (Kay & Kajiya, "Ray
-//! Tracing Complex Scenes", SIGGRAPH 1986), ray–circle by the quadratic, box–box overlap by the
-//! separating-axis theorem, and distances between convex shapes from vertex–edge distances.
+//! Tracing Complex Scenes", SIGGRAPH 1986), ray–circle by the quadratic, and box–rectangle
+//! distance and contact from the walls' exact segment–box distance in the rectangle's frame.
 
 use glam::DVec2;
 use serde::{Deserialize, Serialize};
+
+use crate::track::segment_box_distance;
 
 /// The footprint of a parked F1TENTH car, m: length along its yaw, width across (the issue's
 /// "parked-car-sized" preset; the vehicle's own 0.58 × 0.31 m).
@@ -62,16 +64,21 @@ impl Obstacle {
 
     /// The four corners of a box, counter-clockwise (world frame, m); `None` for a circle.
     pub fn corners(&self) -> Option<[DVec2; 4]> {
-        let Shape::Box { length, width } = self.shape else {
-            return None;
-        };
+        match self.shape {
+            Shape::Box { length, width } => Some(self.box_corners(length, width)),
+            Shape::Circle { .. } => None,
+        }
+    }
+
+    /// The corners of a `length` × `width` box at this pose, counter-clockwise.
+    fn box_corners(&self, length: f64, width: f64) -> [DVec2; 4] {
         let (f, l) = (
             DVec2::from_angle(self.yaw),
             DVec2::from_angle(self.yaw).perp(),
         );
         let (hx, hy) = (0.5 * length * f, 0.5 * width * l);
         let c = self.center();
-        Some([c - hx - hy, c + hx - hy, c + hx + hy, c - hx + hy])
+        [c - hx - hy, c + hx - hy, c + hx + hy, c - hx + hy]
     }
 
     /// Points on the outline, m: a box's four corners, or eight points around a circle (for
@@ -119,32 +126,32 @@ impl Obstacle {
 
     /// Distance (m) between this obstacle and the rectangle centred at `center` (m) with heading
     /// `yaw` (rad) and half extents `half` (m, x along the heading): 0 when they touch or overlap.
+    /// Computed in the rectangle's frame: for a box, the least distance of its edges to the
+    /// rectangle (0 also when the box holds the rectangle's centre, i.e. wholly contains it).
     pub fn distance_to_rect(&self, center: DVec2, yaw: f64, half: DVec2) -> f64 {
-        let rect = rect_corners(center, yaw, half);
-        match self.corners() {
-            None => {
-                let Shape::Circle { radius } = self.shape else {
-                    unreachable!()
-                };
-                let rot = DVec2::from_angle(-yaw);
-                let local = rot.rotate(self.center() - center);
-                let outside = (local.abs() - half).max(DVec2::ZERO);
-                (outside.length() - radius).max(0.0)
-            }
-            Some(corners) => {
-                if convex_overlap(&rect, &corners) {
+        let rot = DVec2::from_angle(-yaw);
+        let local = |p: DVec2| rot.rotate(p - center);
+        match self.shape {
+            Shape::Box { length, width } => {
+                let inside = DVec2::from_angle(-self.yaw).rotate(center - self.center());
+                if inside.x.abs() <= 0.5 * length && inside.y.abs() <= 0.5 * width {
                     return 0.0;
                 }
-                let mut best = f64::INFINITY;
-                for (points, edges) in [(&rect, &corners), (&corners, &rect)] {
-                    for &p in points.iter() {
-                        for k in 0..4 {
-                            best =
-                                best.min(point_segment_distance(p, edges[k], edges[(k + 1) % 4]));
-                        }
-                    }
-                }
-                best
+                let corners = self.box_corners(length, width);
+                (0..4)
+                    .map(|k| {
+                        segment_box_distance(
+                            local(corners[k]),
+                            local(corners[(k + 1) % 4]),
+                            -half,
+                            half,
+                        )
+                    })
+                    .fold(f64::INFINITY, f64::min)
+            }
+            Shape::Circle { radius } => {
+                let outside = (local(self.center()).abs() - half).max(DVec2::ZERO);
+                (outside.length() - radius).max(0.0)
             }
         }
     }
@@ -155,18 +162,6 @@ impl Obstacle {
         center.distance_squared(self.center()) <= reach * reach
             && self.distance_to_rect(center, yaw, half) <= 0.0
     }
-}
-
-/// The corners of a rectangle, counter-clockwise.
-fn rect_corners(center: DVec2, yaw: f64, half: DVec2) -> [DVec2; 4] {
-    let (f, l) = (DVec2::from_angle(yaw), DVec2::from_angle(yaw).perp());
-    let (hx, hy) = (half.x * f, half.y * l);
-    [
-        center - hx - hy,
-        center + hx - hy,
-        center + hx + hy,
-        center - hx + hy,
-    ]
 }
 
 /// Slab test of the ray `o + t·d` against the axis-aligned box `[-half, half]`: the entry
@@ -189,40 +184,6 @@ fn ray_box(o: DVec2, d: DVec2, half: DVec2) -> f64 {
     } else {
         t0.max(0.0)
     }
-}
-
-/// Separating-axis test of two convex quadrilaterals (counter-clockwise corners): true when
-/// they overlap or touch.
-fn convex_overlap(a: &[DVec2; 4], b: &[DVec2; 4]) -> bool {
-    for poly in [a, b] {
-        for k in 0..2 {
-            let axis = (poly[k + 1] - poly[k]).perp();
-            let project = |p: &[DVec2; 4]| {
-                p.iter()
-                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), q| {
-                        let x = q.dot(axis);
-                        (lo.min(x), hi.max(x))
-                    })
-            };
-            let ((a0, a1), (b0, b1)) = (project(a), project(b));
-            if a1 < b0 || b1 < a0 {
-                return false;
-            }
-        }
-    }
-    true
-}
-
-/// Distance from `p` to the segment `[a, b]`, m.
-pub fn point_segment_distance(p: DVec2, a: DVec2, b: DVec2) -> f64 {
-    let e = b - a;
-    let l2 = e.length_squared();
-    let u = if l2 > 0.0 {
-        ((p - a).dot(e) / l2).clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
-    p.distance(a + u * e)
 }
 
 /// The nearest obstacle hit along the unit ray `origin + t·dir` by brute force: `(t, id)`, or

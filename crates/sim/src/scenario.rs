@@ -7,8 +7,6 @@
 //! a size range, a lateral range, a least spacing along the track, a passable gap and a clear
 //! zone around the start.
 
-use std::sync::Arc;
-
 use glam::DVec2;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -247,11 +245,6 @@ pub fn passable(track: &Track, o: &Obstacle, gap: f64) -> bool {
         room_right = room_right.min(f.d + wr);
     }
     room_left.max(room_right) >= gap
-}
-
-/// Obstacles as the shared, immutable set that an episode holds.
-pub fn shared(obstacles: Vec<Obstacle>) -> Arc<[Obstacle]> {
-    Arc::from(obstacles)
 }
 
 #[cfg(test)]

@@ -327,7 +327,7 @@ fn point_segment_distance(p: DVec2, a: DVec2, b: DVec2) -> f64 {
 }
 
 /// Exact distance between segment `[a, b]` and the box `[lo, hi]` (0 when they touch).
-fn segment_box_distance(a: DVec2, b: DVec2, lo: DVec2, hi: DVec2) -> f64 {
+pub(crate) fn segment_box_distance(a: DVec2, b: DVec2, lo: DVec2, hi: DVec2) -> f64 {
     if segment_hits_box(a, b, lo, hi) {
         return 0.0;
     }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use glam::DVec2;
 
 pub use self::csv::{CenterlineRow, RacelineRow, parse_centerline, parse_raceline};
+pub(crate) use self::grid::segment_box_distance;
 pub use self::grid::{CELL, NEAR_RADIUS, Segment, WallGrid};
 pub use self::path::{ClosedPath, Frenet};
 pub use self::walls::{corridor_rings, signed_area};
