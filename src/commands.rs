@@ -127,6 +127,7 @@ fn extract_command(a: &ExtractArgs, tracking: &TrackingArgs) -> Result<()> {
             a.rs_train,
             a.rs_val,
             &r.config.dataset,
+            &r.config.dagger,
             &a.datasets,
         )?;
         extract::report(&dir, &m);

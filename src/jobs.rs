@@ -122,6 +122,7 @@ pub fn collect_and_extract(
         None,
         None,
         &resolved.config.dataset,
+        &resolved.config.dagger,
         Path::new("datasets"),
     )
     .and_then(|(dataset, manifest)| {

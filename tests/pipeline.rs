@@ -12,23 +12,11 @@ fn json(path: PathBuf) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-fn pipeline(root: &Path) -> String {
+/// Runs `raceloop pipeline ARGS` with every output under `root`; returns its stdout.
+fn pipeline(root: &Path, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_raceloop"))
-        .args([
-            "pipeline",
-            "--version",
-            "e2e",
-            "--rs-train",
-            "4",
-            "--rs-val",
-            "2",
-            "--epochs",
-            "1",
-            "--eval-episodes",
-            "2",
-            "--track",
-            "Montreal,IMS",
-        ])
+        .arg("pipeline")
+        .args(args)
         .arg("--out")
         .arg(root.join("runs"))
         .arg("--datasets")
@@ -48,11 +36,26 @@ fn pipeline(root: &Path) -> String {
     stdout
 }
 
+const E2E: [&str; 12] = [
+    "--version",
+    "e2e",
+    "--rs-train",
+    "4",
+    "--rs-val",
+    "2",
+    "--epochs",
+    "1",
+    "--eval-episodes",
+    "2",
+    "--track",
+    "Montreal,IMS",
+];
+
 #[test]
 fn small_pipeline_end_to_end() {
     let root = std::env::temp_dir().join(format!("raceloop-e2e-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
-    let first = pipeline(&root);
+    let first = pipeline(&root, &E2E);
     let dir = root.join("runs/e2e");
 
     // Collection runs.
@@ -164,7 +167,7 @@ fn small_pipeline_end_to_end() {
     let model_summary = std::fs::read(model.join("evaluation_summary.json")).unwrap();
 
     // Everything is cached the second time, and the model's own evaluation record is kept.
-    let second = pipeline(&root);
+    let second = pipeline(&root, &E2E);
     assert_eq!(
         std::fs::read(model.join("evaluation_summary.json")).unwrap(),
         model_summary
@@ -207,5 +210,121 @@ fn small_pipeline_end_to_end() {
             assert_eq!(p["status"], "FINISHED");
         }
     }
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// DAgger (`dagger.iterations=1`): a first model is trained on the expert's episodes, drives a
+/// round of episodes in which the expert labels every state it visits, and the final model is
+/// trained on both. The round's runs name the model that drove; the labels are the expert's, not
+/// the applied commands; a model episode that ended in a collision is kept only up to the
+/// failure margin.
+#[test]
+fn dagger_round_adds_model_driven_expert_labelled_episodes() {
+    let root = std::env::temp_dir().join(format!("raceloop-dagger-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let stdout = pipeline(
+        &root,
+        &[
+            "--version",
+            "dg",
+            "--rs-train",
+            "2",
+            "--rs-val",
+            "1",
+            "--epochs",
+            "1",
+            "--eval-episodes",
+            "1",
+            "--track",
+            "IMS",
+            "evaluation.expert_reference=false",
+            "dagger.iterations=1",
+            "dagger.episodes=3",
+            "dagger.val_episodes=1",
+            "dagger.failure_margin_s=0.5",
+        ],
+    );
+    let dir = root.join("runs/dg");
+    let learner = dir.join("dagger/round0");
+    assert!(learner.join("weights.safetensors").is_file());
+    assert!(stdout.contains("driven by"), "{stdout}");
+
+    // The round's runs: seeds after the expert's, driven by round 0's model.
+    let mut results = Vec::new();
+    for (run, seeds) in [
+        ("collect-dagger0-train", [3, 5]),
+        ("collect-dagger0-val", [6, 6]),
+    ] {
+        let info = json(dir.join(run).join("run.json"));
+        assert_eq!(info["seeds"], serde_json::json!(seeds), "{run}");
+        let policy = info["policy"].as_str().unwrap();
+        assert!(
+            policy.starts_with(&learner.display().to_string()),
+            "{policy}"
+        );
+        for seed in seeds[0]..=seeds[1] {
+            let episode = dir.join(run).join("episodes").join(seed.to_string());
+            let config = std::fs::read_to_string(episode.join("config.ron")).unwrap();
+            assert!(config.contains("driver: \"dagger\""), "{config}");
+            let bytes = std::fs::read(episode.join("simulation.mcap")).unwrap();
+            let log = raceloop_record::EpisodeLog::from_bytes(&bytes, &episode).unwrap();
+            assert!(!log.labels.is_empty(), "the expert labels every step");
+            let controls: std::collections::HashMap<u64, _> =
+                log.controls.iter().copied().collect();
+            let paired: Vec<bool> = log
+                .labels
+                .iter()
+                .filter_map(|(t, label)| controls.get(t).map(|c| c != label))
+                .collect();
+            let differ = paired.iter().filter(|d| **d).count();
+            assert!(
+                paired.len() > 10 && differ > paired.len() / 2,
+                "the model drives, the expert labels: {differ} of {} commands differ",
+                paired.len()
+            );
+            results.push((json(episode.join("result.json")), log.scans.len(), seed));
+        }
+    }
+
+    // The final dataset holds the expert's and the round's episodes; model-driven collisions
+    // only up to 0.5 s before they ended.
+    let pj = json(dir.join("pipeline.json"));
+    let dataset = PathBuf::from(pj["dataset"].as_str().unwrap());
+    let manifest = json(dataset.join("manifest.json"));
+    assert_eq!(manifest["source_runs"].as_array().unwrap().len(), 4);
+    let episodes: Vec<&serde_json::Value> = manifest["train"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(manifest["val"].as_array().unwrap())
+        .collect();
+    let mut cut = 0;
+    for (result, scans, seed) in &results {
+        let kept = episodes.iter().find(|e| e["seed"] == *seed);
+        if result["outcome"] != "goal_reached" && result["outcome"] != "collision" {
+            assert!(kept.is_none(), "a {} is dropped", result["outcome"]);
+            continue;
+        }
+        let kept = kept.unwrap();
+        if result["success"] == true {
+            assert!(kept["until_s"].is_null());
+        } else {
+            cut += 1;
+            let until = kept["until_s"].as_f64().unwrap();
+            let duration = result["duration_s"].as_f64().unwrap();
+            assert!(
+                (duration - 0.5 - until).abs() < 1e-9,
+                "{until} vs {duration}"
+            );
+            assert!(kept["samples"].as_u64().unwrap() < *scans as u64 - 3);
+        }
+    }
+    assert!(
+        cut > 0,
+        "a one-epoch model on three episodes fails somewhere: {results:?}"
+    );
+    let model = PathBuf::from(pj["model"].as_str().unwrap());
+    let lineage = json(model.join("lineage.json"));
+    assert_eq!(lineage["dataset_version"], manifest["version"]);
     std::fs::remove_dir_all(&root).unwrap();
 }

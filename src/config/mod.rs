@@ -18,7 +18,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 pub use overrides::expand_sweeps;
-pub use stages::{CollectionConfig, DatasetConfig, EvaluationConfig};
+pub use stages::{CollectionConfig, DaggerConfig, DatasetConfig, EvaluationConfig};
 
 /// Every area of the configuration; the field names are the override keys' first segment
 /// (`training.lr=3e-4`) and the file names (`configs/training.ron`).
@@ -41,6 +41,10 @@ pub struct Config {
     pub scenario: ScenarioConfig,
     /// Collection (`collection.ron`).
     pub collection: CollectionConfig,
+    /// DAgger rounds of `raceloop pipeline` (`dagger.ron`); left out of `config.ron` and the
+    /// config hash while off with the shipped settings.
+    #[serde(default, skip_serializing_if = "DaggerConfig::is_off")]
+    pub dagger: DaggerConfig,
     /// Dataset extraction (`dataset.ron`).
     pub dataset: DatasetConfig,
     /// Network (`model.ron`).
@@ -58,19 +62,33 @@ fn typed<T: DeserializeOwned + Serialize>(path: &Path, text: &str) -> Result<Val
     Ok(serde_json::to_value(parse_ron::<T>(path, text)?)?)
 }
 
+/// The expert area with its `avoidance` settings, which saved configs leave out while they are
+/// the defaults but which overrides (`expert.avoidance.clearance=…`) must find.
+fn expert_area(path: &Path, text: &str) -> Result<Value> {
+    let expert = parse_ron::<ExpertConfig>(path, text)?;
+    let mut tree = serde_json::to_value(&expert)?;
+    tree["avoidance"] = serde_json::to_value(&expert.avoidance)?;
+    Ok(tree)
+}
+
 /// The one area table: `(area, shipped text, parser)`, in [`Config`]'s field order. The
 /// simulation's areas are the core's compiled-in texts; the stages' are compiled in here.
-const AREAS: [(&str, &str, AreaParser); 11] = [
+const AREAS: [(&str, &str, AreaParser); 12] = [
     ("sim", shipped::SIM, typed::<PhysicsConfig>),
     ("vehicle", shipped::VEHICLE, typed::<VehicleParams>),
     ("lidar", shipped::LIDAR, typed::<LidarConfig>),
-    ("expert", shipped::EXPERT, typed::<ExpertConfig>),
+    ("expert", shipped::EXPERT, expert_area),
     ("episode", shipped::EPISODE, typed::<EpisodeConfig>),
     ("scenario", shipped::SCENARIO, typed::<ScenarioConfig>),
     (
         "collection",
         include_str!("../../configs/collection.ron"),
         typed::<CollectionConfig>,
+    ),
+    (
+        "dagger",
+        include_str!("../../configs/dagger.ron"),
+        typed::<DaggerConfig>,
     ),
     (
         "dataset",
@@ -209,6 +227,7 @@ impl Resolved {
         };
         resolved.sim().validate().context(source)?;
         resolved.config.dataset.validate()?;
+        resolved.config.dagger.validate()?;
         Ok(resolved)
     }
 
@@ -457,5 +476,23 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    /// Sections that saved configs leave out while default (`expert.avoidance`, `dagger`) can
+    /// still be overridden, and appear in the hash only once they differ.
+    #[test]
+    fn sections_left_out_while_default_take_overrides() {
+        let plain = load(&[]).unwrap();
+        let r = load(&["expert.avoidance.clearance=0.4", "dagger.iterations=2"]).unwrap();
+        assert_eq!(r.config.expert.avoidance.clearance, 0.4);
+        assert_eq!(r.config.dagger.iterations, 2);
+        assert_ne!(r.hash(), plain.hash());
+        let same = load(&["expert.avoidance.clearance=0.25", "dagger.iterations=0"]).unwrap();
+        assert_eq!(same.hash(), plain.hash());
+        let e = format!(
+            "{:#}",
+            load(&["dagger.episodes=0", "dagger.iterations=1"]).unwrap_err()
+        );
+        assert!(e.contains("dagger.episodes"), "{e}");
     }
 }

@@ -38,6 +38,74 @@ pub struct CollectionConfig {
     pub steering_noise_speed: f64,
 }
 
+/// DAgger (Ross, Gordon and Bagnell, "A Reduction of Imitation Learning and Structured
+/// Prediction to No-Regret Online Learning", AISTATS 2011) in `raceloop pipeline`: after the
+/// model trained on the expert's episodes, each round collects episodes that the latest model
+/// drives alone (β = 0) while the expert labels every state it visits,
+/// aggregates them with every earlier episode, and retrains (`configs/dagger.ron`, override keys
+/// `dagger.*`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaggerConfig {
+    /// Rounds after the first model (0 = off: the pipeline trains once on the expert's episodes).
+    pub iterations: usize,
+    /// Training episodes per round (seeds after every earlier collection's).
+    pub episodes: usize,
+    /// Validation episodes per round.
+    pub val_episodes: usize,
+    /// A model-driven episode that ended in a collision still teaches the expert's labels up to
+    /// it: its scans are kept except those in the last `failure_margin_s` s, where the car could
+    /// no longer recover (s; negative = drop them, as for the expert). Timeouts are dropped.
+    pub failure_margin_s: f64,
+    /// The labelling expert's lookahead grows by this per metre of lateral distance from its
+    /// path (m/m, ≥ 0; see `PurePursuit::with_lookahead_error_gain`), so that its labels steer a
+    /// displaced car back within the tire's grip; 0 = the driving expert's own commands.
+    pub label_lookahead_error_gain: f64,
+}
+
+impl Default for DaggerConfig {
+    fn default() -> Self {
+        Self {
+            iterations: 0,
+            episodes: 200,
+            val_episodes: 50,
+            failure_margin_s: 1.0,
+            label_lookahead_error_gain: 0.0,
+        }
+    }
+}
+
+impl DaggerConfig {
+    /// Whether DAgger is off and every setting is the default (then configs leave it out).
+    pub fn is_off(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Checks value ranges.
+    ///
+    /// # Errors
+    /// The field out of range.
+    pub fn validate(&self) -> Result<()> {
+        if self.iterations > 0 && (self.episodes == 0 || self.val_episodes == 0) {
+            bail!("dagger.episodes and dagger.val_episodes must be ≥ 1 when dagger.iterations > 0");
+        }
+        if !(self.label_lookahead_error_gain >= 0.0 && self.label_lookahead_error_gain.is_finite())
+        {
+            bail!(
+                "dagger.label_lookahead_error_gain must be ≥ 0 m/m, found {}",
+                self.label_lookahead_error_gain
+            );
+        }
+        if !self.failure_margin_s.is_finite() {
+            bail!(
+                "dagger.failure_margin_s must be finite, found {}",
+                self.failure_margin_s
+            );
+        }
+        Ok(())
+    }
+}
+
 impl CollectionConfig {
     /// The simulation config of this collection's episodes: `base` with the collection's goal,
     /// start mode and scan period.

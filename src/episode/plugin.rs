@@ -99,6 +99,10 @@ pub enum Driver {
     NoisyExpert(PurePursuit, SteeringNoise),
     /// A learned policy, queried at every fresh scan; its last action is held in between.
     Model(Box<dyn ScanPolicy>),
+    /// DAgger: the learned policy drives (as [`Driver::Model`]) while the expert's command for
+    /// each visited state is the [`ExpertLabel`]; the expert keeps the side of an obstacle that
+    /// the car has already taken ([`PurePursuit::commit`]).
+    Dagger(PurePursuit, Box<dyn ScanPolicy>),
     /// A person: the window's keyboard system writes the [`Control`].
     #[cfg_attr(not(feature = "gui"), allow(dead_code))]
     Manual,
@@ -181,7 +185,9 @@ pub fn car_bundle(
     obstacles: Arc<[Obstacle]>,
     mut driver: Driver,
 ) -> impl Bundle {
-    if let Driver::PurePursuit(pp) | Driver::NoisyExpert(pp, _) = &mut driver {
+    if let Driver::PurePursuit(pp) | Driver::NoisyExpert(pp, _) | Driver::Dagger(pp, _) =
+        &mut driver
+    {
         pp.avoid(track, &obstacles);
     }
     let vehicle = Vehicle::new(config.vehicle.clone(), start_state(&start));
@@ -212,6 +218,7 @@ pub fn car_bundle(
 }
 
 fn drive(
+    track: Res<RaceTrack>,
     mut cars: Query<(
         &mut Driver,
         &Body,
@@ -236,6 +243,13 @@ fn drive(
                         .clamp(p.s_min, p.s_max),
                     speed: clean.speed,
                 };
+            }
+            Driver::Dagger(pp, policy) => {
+                pp.commit(&track.0, body.0.state());
+                label.0 = Some(pp.act(body.0.params(), body.0.state()));
+                if scan.fresh {
+                    command.0 = policy.act(&scan.ranges);
+                }
             }
             Driver::Model(policy) if scan.fresh => command.0 = policy.act(&scan.ranges),
             Driver::Model(_) | Driver::Manual => {}

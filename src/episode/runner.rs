@@ -127,7 +127,7 @@ pub fn run_episode(
             e.get::<Episode>().unwrap(),
         );
         let plan = match e.get::<Driver>() {
-            Some(Driver::PurePursuit(pp) | Driver::NoisyExpert(pp, _)) => {
+            Some(Driver::PurePursuit(pp) | Driver::NoisyExpert(pp, _) | Driver::Dagger(pp, _)) => {
                 Some((pp.path().points(), pp.plan()))
             }
             _ => None,

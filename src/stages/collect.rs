@@ -10,11 +10,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use raceloop_learn::Policy;
 use raceloop_sim::{PurePursuit, SimConfig, Track};
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 
 use crate::config::{CollectionConfig, Resolved, digest};
 use crate::episode::jobs::{load_tracks, run_jobs};
+use crate::episode::model_driver::ModelDriver;
 use crate::episode::plugin::{Driver, SteeringNoise};
 use crate::episode::runner::EpisodeJob;
 use crate::episode::summary::{self, Summary};
@@ -39,6 +42,40 @@ pub struct RunInfo {
     pub wall_time_s: f64,
     /// Whether every episode finished.
     pub complete: bool,
+    /// DAgger runs: the model that drove ([`policy_key`]); absent for the expert's runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+}
+
+/// What a model-driven episode depends on besides the settings: a digest of the model's
+/// weights, `model.json` and `stats.json`, and the rounding class of the inference path.
+///
+/// # Errors
+/// An unreadable model file, named.
+pub fn policy_key(model_dir: &Path) -> Result<String> {
+    let mut h = sha2::Sha256::new();
+    for file in [
+        raceloop_learn::policy::WEIGHTS_FILE,
+        "model.json",
+        "stats.json",
+    ] {
+        let path = model_dir.join(file);
+        h.update(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
+    }
+    h.update(
+        raceloop_learn::kernel::Kernel::choose()
+            .numerics()
+            .as_bytes(),
+    );
+    Ok(format!(
+        "{}:{}",
+        model_dir.display(),
+        h.finalize()
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    ))
 }
 
 /// The default run directory of a collection: `runs/collect-<hash of what the episodes depend on>`
@@ -88,15 +125,18 @@ pub fn collect_resolved(resolved: &Resolved, out: Option<&Path>) -> Result<Colle
     Ok(collected)
 }
 
-/// Whether the run described by `old` made its episodes with the same settings as `new`
-/// (the episode count and the worker count aside: they change no episode).
+/// Whether the run described by `old` made its episodes with the same settings and driver as
+/// `new` (the episode count and the worker count aside: they change no episode).
 fn same_episodes(old: &RunInfo, new: &RunInfo) -> bool {
     let settings = |i: &RunInfo| CollectionConfig {
         episodes: 0,
         workers: 0,
         ..i.collection.clone()
     };
-    settings(old) == settings(new) && old.sim == new.sim && old.tracks == new.tracks
+    settings(old) == settings(new)
+        && old.sim == new.sim
+        && old.tracks == new.tracks
+        && old.policy == new.policy
 }
 
 /// Removes the episodes and summaries of `dir` when its `run.json` describes other settings
@@ -129,6 +169,48 @@ pub fn collect(
     sim: &SimConfig,
     tracks: &[Arc<Track>],
 ) -> Result<Collected> {
+    collect_with(dir, c, sim, tracks, None)
+}
+
+/// Collects `c.episodes` DAgger episodes into `dir`: the model in `model_dir` drives (without
+/// noise) and the expert's command for each visited state, with its lookahead grown by
+/// `label_gain` per metre off its path, is recorded as `/expert/control`, the label. Resumes as
+/// [`collect`] does, only when the same model drove and the same labeller labelled.
+///
+/// # Errors
+/// As [`collect_resolved`]; an unloadable model, or one whose beam count differs from the LiDAR's.
+pub fn collect_dagger(
+    dir: &Path,
+    c: &CollectionConfig,
+    sim: &SimConfig,
+    tracks: &[Arc<Track>],
+    model_dir: &Path,
+    label_gain: f64,
+) -> Result<Collected> {
+    let policy = Policy::load(model_dir)
+        .with_context(|| format!("loading model {}", model_dir.display()))?;
+    let beams = policy.config().num_beams;
+    if sim.lidar.num_beams != beams {
+        anyhow::bail!(
+            "the LiDAR has {} beams but model {} reads {beams}",
+            sim.lidar.num_beams,
+            model_dir.display()
+        );
+    }
+    let key = format!(
+        "{}, label lookahead error gain {label_gain}",
+        policy_key(model_dir)?
+    );
+    collect_with(dir, c, sim, tracks, Some((policy, key, label_gain)))
+}
+
+fn collect_with(
+    dir: &Path,
+    c: &CollectionConfig,
+    sim: &SimConfig,
+    tracks: &[Arc<Track>],
+    learner: Option<(Policy, String, f64)>,
+) -> Result<Collected> {
     let started = Instant::now();
     let mut info = RunInfo {
         command: std::env::args().collect(),
@@ -139,6 +221,7 @@ pub fn collect(
         versions: Versions::current(),
         wall_time_s: 0.0,
         complete: false,
+        policy: learner.as_ref().map(|(_, key, _)| key.clone()),
     };
     clear_if_other(dir, &info)?;
     std::fs::create_dir_all(dir.join("episodes"))
@@ -158,14 +241,26 @@ pub fn collect(
             }
         })
         .collect();
+    let label_gain = learner.as_ref().map_or(0.0, |l| l.2);
+    let shared = learner.map(|(policy, _, _)| std::sync::Mutex::new(policy));
     let ran = run_jobs(
         &jobs,
         c.workers,
-        "collect",
+        if shared.is_some() {
+            "collect (DAgger)"
+        } else {
+            "collect"
+        },
         |job| {
             let expert =
                 PurePursuit::new(job.config.expert.clone(), &job.track, &job.config.vehicle);
-            if c.steering_noise > 0.0 {
+            if let Some(policy) = &shared {
+                let policy = policy.lock().expect("policy").clone();
+                Driver::Dagger(
+                    expert.with_lookahead_error_gain(label_gain),
+                    Box::new(ModelDriver(policy)),
+                )
+            } else if c.steering_noise > 0.0 {
                 Driver::NoisyExpert(
                     expert,
                     SteeringNoise::new(
@@ -180,7 +275,7 @@ pub fn collect(
                 Driver::PurePursuit(expert)
             }
         },
-        "expert",
+        if shared.is_some() { "dagger" } else { "expert" },
     )?;
     info.wall_time_s = started.elapsed().as_secs_f64();
     info.complete = true;

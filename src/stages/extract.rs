@@ -1,10 +1,12 @@
 //! `raceloop extract`: collection runs → a versioned behavioral-cloning dataset.
 //!
 //! Only episodes whose outcome is `goal_reached` are kept ("noisy data filtering" of the
-//! pipeline we replace). Pairing rule: the scan logged at time t is paired with the command
-//! logged at the same t, i.e. the one the expert issued right after that scan: `/expert/control`
-//! where the episode has it (noise injection: the expert's clean command), else `/control` (the
-//! applied command). The episode's last scan has no command and is dropped.
+//! pipeline we replace), except in DAgger runs (a model drove, the expert labelled): there an
+//! episode that ended in a collision keeps its scans up to `dagger.failure_margin_s` before it.
+//! Pairing rule: the scan logged at time t is paired with the command logged at the same t,
+//! i.e. the one the expert issued right after that scan: `/expert/control` where the episode
+//! has it (noise injection or DAgger: the expert's command), else `/control` (the applied
+//! command). The episode's last scan has no command and is dropped.
 //! Splits are by episode, never by sample: the first `rs_train` kept episodes (by run, then
 //! seed) train, the next `rs_val` validate.
 //!
@@ -22,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::collect::RunInfo;
-use crate::config::DatasetConfig;
+use crate::config::{DaggerConfig, DatasetConfig};
 use crate::episode::result::EpisodeResult;
 use crate::episode::runner::MCAP_FILE;
 use crate::episode::summary::read_results;
@@ -41,6 +43,9 @@ pub struct EpisodeRef {
     pub mcap_sha256: String,
     /// Samples taken from it.
     pub samples: usize,
+    /// A DAgger episode that ended in a collision: its scans after this time (s) were left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_s: Option<f64>,
 }
 
 /// `manifest.json` of a dataset version.
@@ -63,15 +68,16 @@ pub struct Manifest {
 }
 
 /// Scan/command pairs of one episode: ranges `[n, beams]` (m) and labels `[n, 2]` (rad, m/s),
-/// every `sample_every`-th scan (see [`EpisodeLog::scan_command_pairs`]).
-/// Every scan must have `beams` ranges (the run's LiDAR).
+/// every `sample_every`-th scan (see [`EpisodeLog::scan_command_pairs`]) taken at or before
+/// `until_s` (s; `None`: all). Every scan must have `beams` ranges (the run's LiDAR).
 fn episode_samples(
     mcap_bytes: &[u8],
     sample_every: usize,
     beams: usize,
+    until_s: Option<f64>,
     path: &Path,
 ) -> Result<Split> {
-    let log = EpisodeLog::from_bytes(mcap_bytes, path)?;
+    let mut log = EpisodeLog::from_bytes(mcap_bytes, path)?;
     if log.thin {
         bail!(
             "{} is a thin log (a successful evaluation episode, with a scan per second): \
@@ -87,6 +93,9 @@ fn episode_samples(
             scan.len()
         );
     }
+    if let Some(until) = until_s {
+        log.scans.retain(|(t, _)| *t as f64 * 1e-9 <= until);
+    }
     let mut split = Split::default();
     for (ranges, label) in log.scan_command_pairs(sample_every) {
         split.scans.extend_from_slice(ranges);
@@ -100,7 +109,8 @@ fn episode_samples(
 /// Extracts a dataset into `root/<version>/` (reusing an existing identical one). Training
 /// episodes come from `train_runs`; validation episodes from `val_runs`, or, when that is empty,
 /// from the successful episodes of `train_runs` after the first `rs_train`. `rs_train`/`rs_val`
-/// cap the successful episodes used (`None`: all; without `val_runs`, 80 % / 20 %).
+/// cap the successful episodes used (`None`: all; without `val_runs`, 80 % / 20 %). DAgger
+/// runs' collisions are kept up to `dagger.failure_margin_s` before they ended.
 ///
 /// # Errors
 /// Unreadable runs or MCAPs (named), or no successful episode.
@@ -110,9 +120,11 @@ pub fn extract(
     rs_train: Option<usize>,
     rs_val: Option<usize>,
     settings: &DatasetConfig,
+    dagger: &DaggerConfig,
     root: &Path,
 ) -> Result<(PathBuf, Manifest)> {
-    let (mut kept, mut dropped, sim) = successful(train_runs)?;
+    let margin = dagger.failure_margin_s;
+    let (mut kept, mut dropped, sim) = successful(train_runs, margin)?;
     let n_train;
     if val_runs.is_empty() {
         n_train = rs_train.unwrap_or(kept.len() * 4 / 5).min(kept.len());
@@ -123,7 +135,7 @@ pub fn extract(
     } else {
         kept.truncate(rs_train.unwrap_or(usize::MAX));
         n_train = kept.len();
-        let (mut val, val_dropped, val_sim) = successful(val_runs)?;
+        let (mut val, val_dropped, val_sim) = successful(val_runs, margin)?;
         if val_sim.lidar.num_beams != sim.lidar.num_beams || val_sim.vehicle != sim.vehicle {
             bail!(
                 "the validation runs were collected with another LiDAR or vehicle than the training runs"
@@ -149,16 +161,22 @@ pub fn extract(
     extract_episodes(&runs, kept, n_train, dropped, &sim, settings, root)
 }
 
+/// A kept episode: its run, result, and the time (s) after which its scans are left out (a
+/// DAgger collision's).
+type KeptEpisode = (PathBuf, EpisodeResult, Option<f64>);
+
 type Kept = (
-    Vec<(PathBuf, EpisodeResult)>,
+    Vec<KeptEpisode>,
     std::collections::BTreeMap<String, usize>,
     SimConfig,
 );
 
-/// The successful episodes of `runs` in order, the dropped ones by outcome, and the simulation
+/// The successful episodes of `runs` in order (with DAgger runs' collisions, cut `margin` s
+/// before they ended, unless `margin` < 0; a timeout can hold minutes of a stopped car, and is
+/// dropped), the dropped ones by outcome, and the simulation
 /// config of the first run (every run must have the same vehicle and LiDAR beam count).
-fn successful(runs: &[PathBuf]) -> Result<Kept> {
-    let mut kept: Vec<(PathBuf, EpisodeResult)> = Vec::new();
+fn successful(runs: &[PathBuf], margin: f64) -> Result<Kept> {
+    let mut kept: Vec<KeptEpisode> = Vec::new();
     let mut dropped = std::collections::BTreeMap::new();
     let mut first: Option<(PathBuf, SimConfig)> = None;
     for run in runs {
@@ -178,9 +196,16 @@ fn successful(runs: &[PathBuf]) -> Result<Kept> {
         } else {
             first = Some((run.clone(), info.sim.clone()));
         }
+        let margin = (info.policy.is_some() && margin >= 0.0).then_some(margin);
         for r in read_results(run)? {
             if r.success {
-                kept.push((run.clone(), r));
+                kept.push((run.clone(), r, None));
+            } else if let Some(m) = margin
+                && r.outcome == raceloop_sim::Outcome::Collision
+                && r.duration_s > m
+            {
+                let until = r.duration_s - m;
+                kept.push((run.clone(), r, Some(until)));
             } else {
                 *dropped.entry(r.outcome.as_str().to_string()).or_insert(0) += 1;
             }
@@ -191,7 +216,7 @@ fn successful(runs: &[PathBuf]) -> Result<Kept> {
 
 fn extract_episodes(
     runs: &[PathBuf],
-    kept: Vec<(PathBuf, EpisodeResult)>,
+    kept: Vec<KeptEpisode>,
     n_train: usize,
     dropped: std::collections::BTreeMap<String, usize>,
     sim: &SimConfig,
@@ -200,14 +225,20 @@ fn extract_episodes(
 ) -> Result<(PathBuf, Manifest)> {
     let episodes: Vec<(EpisodeRef, Split)> = kept
         .par_iter()
-        .map(|(run, r)| {
+        .map(|(run, r, until)| {
             let path = run
                 .join("episodes")
                 .join(r.seed.to_string())
                 .join(MCAP_FILE);
             let bytes =
                 std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            let split = episode_samples(&bytes, settings.sample_every, sim.lidar.num_beams, &path)?;
+            let split = episode_samples(
+                &bytes,
+                settings.sample_every,
+                sim.lidar.num_beams,
+                *until,
+                &path,
+            )?;
             let hash: String = Sha256::digest(&bytes)
                 .iter()
                 .map(|b| format!("{b:02x}"))
@@ -220,6 +251,7 @@ fn extract_episodes(
                     track: r.track.clone(),
                     mcap_sha256: hash,
                     samples,
+                    until_s: *until,
                 },
                 split,
             ))
@@ -237,6 +269,9 @@ fn extract_episodes(
             )
             .as_bytes(),
         );
+        if let Some(until) = e.until_s {
+            hasher.update(format!("until {until}\n").as_bytes());
+        }
     }
     let version: String = hasher
         .finalize()

@@ -1,5 +1,7 @@
 //! `raceloop pipeline`: collect (train and val seeds) → extract → train → evaluate, in one
-//! directory with one log. Every stage is cached: collection resumes and skips finished
+//! directory with one log; with `dagger.iterations` = N, N DAgger rounds come before the final
+//! training (train `dagger/roundK` → collect episodes it drives, labelled by the expert →
+//! extract everything so far). Every stage is cached: collection resumes and skips finished
 //! episodes, datasets are content-addressed, a model is retrained only when its dataset or
 //! configs change, and an evaluation is redone only when the model or its settings change
 //! (see [`super::evaluate::evaluation_key`]).
@@ -12,7 +14,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::collect::collect;
+use super::collect::{collect, collect_dagger};
 use super::evaluate::{EvaluationSummary, evaluate, table};
 use super::extract::{Manifest, extract};
 use super::metrics;
@@ -87,16 +89,19 @@ impl Stages<'_> {
         });
     }
 
-    /// Collects the training and the validation episodes; returns their run directories.
-    fn collect(&mut self, plan: &PipelinePlan) -> Result<[PathBuf; 2]> {
+    /// Collects training and validation episodes as runs `collect-<name>` of this pipeline:
+    /// `(name, first seed, episodes)` each, driven by the expert or, with `learner`, by that
+    /// model with the expert labelling (DAgger). Returns their run directories.
+    fn collect(
+        &mut self,
+        parts: [(String, u64, usize); 2],
+        learner: Option<&Path>,
+    ) -> Result<[PathBuf; 2]> {
         let c = &self.resolved.config.collection;
         let run_sim = c.episode_sim(&self.resolved.sim())?;
         let tracks = load_tracks(&c.tracks)?;
         let mut runs = Vec::new();
-        for (name, seed, episodes) in [
-            ("train", c.seed, plan.rs_train),
-            ("val", c.seed + plan.rs_train as u64, plan.rs_val),
-        ] {
+        for (name, seed, episodes) in parts {
             // What this collection runs with: the pipeline's config with its episodes and seeds.
             let stage_config = self.resolved.with_overrides(&[
                 format!("collection.episodes={episodes}"),
@@ -104,12 +109,18 @@ impl Stages<'_> {
             ])?;
             let cc = &stage_config.config.collection;
             let tracked = self.child("collect", &format!("collect-{name}"), &stage_config)?;
-            let result = collect(
-                &self.dir.join(format!("collect-{name}")),
-                cc,
-                &run_sim,
-                &tracks,
-            )
+            let dir = self.dir.join(format!("collect-{name}"));
+            let result = match learner {
+                Some(model) => collect_dagger(
+                    &dir,
+                    cc,
+                    &run_sim,
+                    &tracks,
+                    model,
+                    self.resolved.config.dagger.label_lookahead_error_gain,
+                ),
+                None => collect(&dir, cc, &run_sim, &tracks),
+            }
             .and_then(|collected| {
                 stage_config.save(&collected.dir)?;
                 metrics::collection(&tracked, &collected, seed)?;
@@ -120,24 +131,30 @@ impl Stages<'_> {
             });
             let collected = tracked.end_with(result)?;
             self.log.line(&format!(
-                "collect {name} (seeds {seed}..{}): {}",
+                "collect {name} (seeds {seed}..{}{}): {}",
                 seed + episodes as u64,
+                learner.map_or(String::new(), |m| format!(", driven by {}", m.display())),
                 collected.summary.line()
             ));
-            let run = collected.dir;
-            runs.push(run);
+            runs.push(collected.dir);
         }
         Ok(runs.try_into().expect("two runs"))
     }
 
-    fn extract(&mut self, runs: &[PathBuf; 2], datasets: &Path) -> Result<(PathBuf, Manifest)> {
+    fn extract(
+        &mut self,
+        train: &[PathBuf],
+        val: &[PathBuf],
+        datasets: &Path,
+    ) -> Result<(PathBuf, Manifest)> {
         let tracked = self.child("extract", "extract", self.resolved)?;
         let result = extract(
-            &runs[..1],
-            &runs[1..],
+            train,
+            val,
             None,
             None,
             &self.resolved.config.dataset,
+            &self.resolved.config.dagger,
             datasets,
         )
         .and_then(|(d, m)| {
@@ -157,15 +174,23 @@ impl Stages<'_> {
         Ok((dataset, manifest))
     }
 
-    fn train(&mut self, dataset: &Path, plan: &PipelinePlan) -> Result<PathBuf> {
-        let tracked = self.child("train", "train", self.resolved)?;
+    /// Trains `name` on `dataset` into `models_root/name` (a tracked run `run_name`).
+    fn train(
+        &mut self,
+        dataset: &Path,
+        plan: &PipelinePlan,
+        models_root: &Path,
+        name: &str,
+        run_name: &str,
+    ) -> Result<PathBuf> {
+        let tracked = self.child("train", run_name, self.resolved)?;
         let job = TrainJob {
             dataset_dir: dataset.to_path_buf(),
-            name: self.version.to_string(),
+            name: name.to_string(),
             model: self.resolved.config.model.clone(),
             training: self.resolved.config.training.clone(),
             device: plan.device.clone(),
-            models_root: plan.models.clone(),
+            models_root: models_root.to_path_buf(),
         };
         let result = train_model(&job, &tracked, &mut |_| {}, &crate::interrupt::requested)
             .and_then(|m| {
@@ -174,7 +199,7 @@ impl Stages<'_> {
                 Ok(m)
             });
         let model = tracked.end_with(result)?;
-        self.log.line(&format!("train: {}", model.display()));
+        self.log.line(&format!("{run_name}: {}", model.display()));
         Ok(model)
     }
 
@@ -385,14 +410,55 @@ fn one_pipeline(
         std::env::args().collect::<Vec<_>>().join(" ")
     ));
     let t_all = Instant::now();
+    let c = &resolved.config.collection;
     let t = Instant::now();
-    let runs = p.collect(plan)?;
+    let [train_run, val_run] = p.collect(
+        [
+            ("train".into(), c.seed, plan.rs_train),
+            ("val".into(), c.seed + plan.rs_train as u64, plan.rs_val),
+        ],
+        None,
+    )?;
     p.timed("collect", t);
+    let (mut train_runs, mut val_runs) = (vec![train_run], vec![val_run]);
     let t = Instant::now();
-    let (dataset, _) = p.extract(&runs, &plan.datasets)?;
+    let (mut dataset, _) = p.extract(&train_runs, &val_runs, &plan.datasets)?;
     p.timed("extract", t);
+    let dagger = &resolved.config.dagger;
+    let mut seed = c.seed + (plan.rs_train + plan.rs_val) as u64;
+    for k in 0..dagger.iterations {
+        let t = Instant::now();
+        let name = format!("round{k}");
+        let learner = p.train(
+            &dataset,
+            plan,
+            &dir.join("dagger"),
+            &name,
+            &format!("train-dagger-{name}"),
+        )?;
+        p.timed("dagger train", t);
+        let t = Instant::now();
+        let [train_run, val_run] = p.collect(
+            [
+                (format!("dagger{k}-train"), seed, dagger.episodes),
+                (
+                    format!("dagger{k}-val"),
+                    seed + dagger.episodes as u64,
+                    dagger.val_episodes,
+                ),
+            ],
+            Some(&learner),
+        )?;
+        seed += (dagger.episodes + dagger.val_episodes) as u64;
+        train_runs.push(train_run);
+        val_runs.push(val_run);
+        p.timed("dagger collect", t);
+        let t = Instant::now();
+        dataset = p.extract(&train_runs, &val_runs, &plan.datasets)?.0;
+        p.timed("extract", t);
+    }
     let t = Instant::now();
-    let model = p.train(&dataset, plan)?;
+    let model = p.train(&dataset, plan, &plan.models, version, "train")?;
     p.timed("train", t);
     let t = Instant::now();
     let (eval_dir, summary) = p.evaluate(&model)?;
@@ -405,9 +471,13 @@ fn one_pipeline(
     let log = &mut p.log;
     log.line(&format!("total {:.1} s", t_all.elapsed().as_secs_f64()));
     log.line(&format!(
-        "collection runs: {} and {}",
-        runs[0].display(),
-        runs[1].display()
+        "collection runs: {}",
+        train_runs
+            .iter()
+            .chain(&val_runs)
+            .map(|r| r.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
     log.line(&format!("dataset:         {}", dataset.display()));
     log.line(&format!("model:           {}", model.display()));

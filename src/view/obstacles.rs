@@ -105,7 +105,9 @@ pub fn edit(
     if changed {
         let obstacles: Arc<[Obstacle]> = Arc::from(obstacles);
         episode.tracker.set_obstacles(&track.0, obstacles.clone());
-        if let Driver::PurePursuit(pp) | Driver::NoisyExpert(pp, _) = &mut *driver {
+        if let Driver::PurePursuit(pp) | Driver::NoisyExpert(pp, _) | Driver::Dagger(pp, _) =
+            &mut *driver
+        {
             pp.avoid(&track.0, &obstacles);
         }
     }
@@ -127,7 +129,9 @@ pub fn draw(
                     _ => None,
                 };
                 let plan = match driver {
-                    Driver::PurePursuit(pp) | Driver::NoisyExpert(pp, _)
+                    Driver::PurePursuit(pp)
+                    | Driver::NoisyExpert(pp, _)
+                    | Driver::Dagger(pp, _)
                         if !pp.plan().is_empty() =>
                     {
                         let p = pp.path().points();

@@ -184,6 +184,7 @@ mod tests {
                 Driver::PurePursuit(_) => "expert",
                 Driver::Model(_) => "model",
                 Driver::NoisyExpert(..) => "noisy",
+                Driver::Dagger(..) => "dagger",
             })
             .collect();
         assert_eq!(drivers.len(), 1, "one car");

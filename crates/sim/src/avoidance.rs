@@ -32,6 +32,10 @@ pub struct AvoidanceConfig {
     /// The full offset is held this far before and after the obstacle's outline, m (Pure
     /// Pursuit cuts the corners of a short plateau by about its lookahead).
     pub hold: f64,
+    /// Speed cap where the path is moved for an obstacle (over its blends and hold), m/s; the
+    /// friction-limited profile brakes for it beforehand. 0 = none (configs without the field).
+    #[serde(default)]
+    pub speed_cap: f64,
 }
 
 impl Default for AvoidanceConfig {
@@ -44,6 +48,7 @@ impl Default for AvoidanceConfig {
             blend_min: 2.0,
             blend_max: 7.0,
             hold: 0.8,
+            speed_cap: 0.0,
         }
     }
 }
@@ -64,6 +69,7 @@ impl AvoidanceConfig {
             ("edge_clearance", self.edge_clearance),
             ("blend_time", self.blend_time),
             ("hold", self.hold),
+            ("speed_cap", self.speed_cap),
         ] {
             if !(v >= 0.0 && v.is_finite()) {
                 return Err(SimError::ConfigValue {
@@ -190,8 +196,9 @@ struct Candidate {
 /// width `half_width` (m) that can turn at most `max_curvature` (1/m). Each obstacle is passed
 /// on the side that moves the base path least, unless that bends the path beyond half the
 /// car's curvature limit (an inside line through a hairpin) and the other side does not.
-/// Opposite passes in a row get blends short enough not to overlap. Returns the moved points
-/// and one [`Evasion`] per obstacle.
+/// Opposite passes in a row get blends short enough not to overlap. The obstacles named in
+/// `forced` are passed on the side given there. Returns the moved points and one [`Evasion`]
+/// per obstacle.
 #[allow(clippy::too_many_arguments)]
 pub fn plan(
     track: &Track,
@@ -199,15 +206,23 @@ pub fn plan(
     frenet: &FrenetPath,
     speed: &dyn Fn(usize) -> f64,
     obstacles: &[Obstacle],
+    forced: &[(u32, Side)],
     half_width: f64,
     max_curvature: f64,
     config: &AvoidanceConfig,
 ) -> (Vec<DVec2>, Vec<Evasion>) {
     let center = &track.centerline;
+    let forced_side = |id: u32| forced.iter().find(|(o, _)| *o == id).map(|(_, side)| *side);
     // Each obstacle's chosen evasion with the other side as a candidate, in the order of s.
     let mut plans: Vec<(Evasion, Candidate)> = obstacles
         .iter()
-        .map(|o| evade(track, frenet, speed, o, half_width, config))
+        .map(|o| {
+            let (mut e, mut other) = evade(track, frenet, speed, o, half_width, config);
+            if forced_side(o.id).is_some_and(|side| side != e.side) {
+                flip(&mut e, &mut other);
+            }
+            (e, other)
+        })
         .collect();
     plans.sort_by(|a, b| a.0.s_range.0.total_cmp(&b.0.s_range.0));
     let chosen = |plans: &[(Evasion, Candidate)]| -> Vec<Evasion> {
@@ -240,7 +255,11 @@ pub fn plan(
         // Try the other side where the path bends too much, and keep it where it bends less.
         let mut trial = plans.clone();
         for ((e, other), &b) in trial.iter_mut().zip(&before) {
-            if b > limit && e.shift > 0.0 && other.full_clearance {
+            if b > limit
+                && e.shift > 0.0
+                && other.full_clearance
+                && forced_side(e.obstacle).is_none()
+            {
                 flip(e, other);
             }
         }
@@ -457,7 +476,17 @@ mod tests {
                 },
             };
             let config = AvoidanceConfig::default();
-            let (points, plan) = plan(&track, &base, &frenet, &|_| 5.0, &[o], 0.155, 1.35, &config);
+            let (points, plan) = plan(
+                &track,
+                &base,
+                &frenet,
+                &|_| 5.0,
+                &[o],
+                &[],
+                0.155,
+                1.35,
+                &config,
+            );
             assert_eq!(plan.len(), 1);
             assert_eq!(plan[0].side, want, "obstacle at d = {d}");
             assert!(plan[0].full_clearance);

@@ -26,16 +26,30 @@ pub fn speed_profile(
     v_max: f64,
     brake: f64,
 ) -> Vec<f64> {
+    speed_profile_capped(path, params, mu_eff, v_max, brake, &|_| f64::INFINITY)
+}
+
+/// [`speed_profile`] with a further cap `cap(i)` (m/s) at point i, which the forward and
+/// backward passes respect like the curvature's (the car brakes before a capped stretch).
+pub fn speed_profile_capped(
+    path: &ClosedPath,
+    params: &VehicleParams,
+    mu_eff: f64,
+    v_max: f64,
+    brake: f64,
+    cap: &dyn Fn(usize) -> f64,
+) -> Vec<f64> {
     let n = path.len();
     let top = v_max.min(params.v_max);
     let mut v: Vec<f64> = (0..n)
         .map(|i| {
             let k = path.curvature_at(path.s_at_point(i)).abs();
-            if k > 1e-9 {
+            let limit = if k > 1e-9 {
                 (mu_eff * G / k).sqrt().min(top)
             } else {
                 top
-            }
+            };
+            limit.min(cap(i))
         })
         .collect();
     let ds = |i: usize| path.delta_s(path.s_at_point(i), path.s_at_point((i + 1) % n));
@@ -140,5 +154,37 @@ mod tests {
         }
         let t = lap_time(&path, &v);
         assert!(t > path.length() / v_max && t < path.length() / lo, "{t}");
+    }
+
+    #[test]
+    fn a_cap_holds_over_its_stretch_and_is_braked_for() {
+        let path = circle(20.0, 800);
+        let p = params();
+        let brake = 6.0;
+        let capped = |i: usize| {
+            if (300..400).contains(&i) {
+                3.0
+            } else {
+                f64::INFINITY
+            }
+        };
+        let v = speed_profile_capped(&path, &p, 0.9, 8.0, brake, &capped);
+        let free = speed_profile(&path, &p, 0.9, 8.0, brake);
+        assert!((300..400).all(|i| v[i] <= 3.0 + 1e-12));
+        assert!(free[350] > 7.9, "uncapped {}", free[350]);
+        assert!(v[299] < free[299], "braking starts before the cap");
+        for i in 0..path.len() {
+            assert!(v[i] <= free[i] + 1e-12);
+            let j = (i + 1) % path.len();
+            let ds = path.delta_s(path.s_at_point(i), path.s_at_point(j));
+            assert!(
+                v[i] * v[i] - v[j] * v[j] <= 2.0 * brake * ds + 1e-9,
+                "brakes too hard at {i}"
+            );
+        }
+        assert_eq!(
+            speed_profile_capped(&path, &p, 0.9, 8.0, brake, &|_| f64::INFINITY),
+            free
+        );
     }
 }

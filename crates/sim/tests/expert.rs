@@ -204,3 +204,42 @@ fn the_friction_limited_expert_races_two_laps_on_every_track() {
         "{e}"
     );
 }
+
+/// `with_lookahead_error_gain`: on the path the command is unchanged; 0.6 m beside it at 8 m/s the
+/// plain expert steers back beyond the tire limit (a_y = v²·tan δ / L > μ·g), the one with the
+/// gain within the 0.75·μ·g that the speed profile plans with, in the same direction.
+#[test]
+fn lookahead_error_gain_steers_back_gently_and_changes_nothing_on_the_path() {
+    let track = Track::load("Monza").unwrap();
+    let config = SimConfig::default();
+    let p = &config.vehicle;
+    let plain = PurePursuit::new(config.expert.clone(), &track, p);
+    let path = plain.path().clone();
+    let s = 40.0;
+    let at = |d: f64| {
+        let h = path.heading_at(s);
+        let q = path.point_at(s) + glam::DVec2::from_angle(h).perp() * d;
+        raceloop_sim::vehicle::VehicleState {
+            x: q.x + h.cos() * p.lr,
+            y: q.y + h.sin() * p.lr,
+            yaw: h,
+            v: 8.0,
+            ..Default::default()
+        }
+    };
+    let act = |gain: f64, d: f64| {
+        PurePursuit::new(config.expert.clone(), &track, p)
+            .with_lookahead_error_gain(gain)
+            .act(p, &at(d))
+    };
+    let on = (act(0.0, 0.0), act(3.0, 0.0));
+    assert!((on.0.steering - on.1.steering).abs() < 1e-3, "{on:?}");
+    let off = (act(0.0, 0.6), act(3.0, 0.6));
+    let a_y = |steering: f64| 64.0 * steering.tan().abs() / p.wheelbase();
+    assert!(a_y(off.0.steering) > p.mu * 9.81, "{off:?}");
+    assert!(a_y(off.1.steering) < 0.75 * p.mu * 9.81, "{off:?}");
+    assert!(
+        off.0.steering < 0.0 && off.1.steering < 0.0,
+        "both steer right, back to the path"
+    );
+}

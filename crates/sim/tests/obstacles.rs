@@ -132,3 +132,81 @@ fn episode_obstacles_come_from_the_generation_seed_and_the_episode_seed() {
         );
     }
 }
+
+/// A car that another driver put on the other side of an obstacle than planned (DAgger): the
+/// expert's `commit` replans that obstacle on the car's side, once, and from there the expert
+/// passes it instead of steering across it.
+#[test]
+fn commit_keeps_the_side_the_car_has_taken() {
+    let track = Arc::new(Track::load("Spa").unwrap());
+    let mut config = SimConfig::default();
+    config.episode.laps = 0.1;
+    let mut expert = PurePursuit::new(config.expert.clone(), &track, &config.vehicle);
+    let car = parked_car_on_the_path(&track, &expert, 20.0, 0);
+    let obstacles: Arc<[Obstacle]> = Arc::from(vec![car]);
+    expert.avoid(&track, &obstacles);
+    let planned = expert.plan()[0].side;
+    let c = &track.centerline;
+    let car_d = c.project(DVec2::new(car.x, car.y)).d;
+    // 2 m before the obstacle, 0.45 m to the side that was not planned.
+    let other_d = match planned {
+        raceloop_sim::avoidance::Side::Left => car_d - 0.45,
+        raceloop_sim::avoidance::Side::Right => car_d + 0.45,
+    };
+    let s = c.project(DVec2::new(car.x, car.y)).s - 2.0;
+    let start = StartPose::at(&track, s, other_d, 0.0, 4.0);
+    let state = raceloop_sim::start_state(&start);
+
+    // Far before the obstacle, nothing is committed.
+    let far = raceloop_sim::start_state(&StartPose::at(&track, s - 12.0, other_d, 0.0, 4.0));
+    assert!(!expert.commit(&track, &far));
+    assert_eq!(expert.plan()[0].side, planned);
+
+    assert!(expert.commit(&track, &state));
+    assert_ne!(expert.plan()[0].side, planned);
+    assert!(!expert.commit(&track, &state), "committed once");
+
+    let mut sim = Sim::new(track.clone(), config.clone()).unwrap();
+    sim.reset_with(3, start, obstacles.clone());
+    let outcome = run(&mut sim, &mut expert, &config);
+    assert_eq!(outcome, Outcome::GoalReached, "{:?}", sim.stats());
+    assert_eq!(sim.stats().obstacles_passed, 1);
+
+    // Without the commit, the plan sends the car across the obstacle.
+    expert.avoid(&track, &obstacles);
+    sim.reset_with(3, start, obstacles.clone());
+    assert_eq!(run(&mut sim, &mut expert, &config), Outcome::Collision);
+}
+
+/// `expert.avoidance.speed_cap`: the profile stays under the cap wherever the path is moved for
+/// an obstacle, and the episode still passes it.
+#[test]
+fn the_speed_cap_holds_where_the_expert_evades() {
+    let track = Arc::new(Track::load("Spa").unwrap());
+    let mut config = SimConfig::default();
+    config.episode.start.mode = StartMode::Grid;
+    config.episode.laps = 0.15;
+    config.expert.avoidance.speed_cap = 4.0;
+    let mut expert = PurePursuit::new(config.expert.clone(), &track, &config.vehicle);
+    let car = parked_car_on_the_path(&track, &expert, 40.0, 0);
+    let obstacles: Arc<[Obstacle]> = Arc::from(vec![car]);
+    expert.avoid(&track, &obstacles);
+    let e = &expert.plan()[0];
+    assert!(e.shift > 0.0);
+    let path = expert.path();
+    let speed = expert.speed_profile().unwrap();
+    let c = &track.centerline;
+    let mut capped = 0;
+    for (i, v) in speed.iter().enumerate() {
+        let s = c.project(path.point_at(path.s_at_point(i))).s;
+        if c.delta_s(e.s_range.0, s) >= -e.blend && c.delta_s(e.s_range.1, s) <= 0.0 {
+            assert!(*v <= 4.0 + 1e-9, "{v} m/s at {s} m");
+            capped += 1;
+        }
+    }
+    assert!(capped > 10);
+    assert!(speed.iter().any(|v| *v > 6.0), "the cap is local");
+    let mut sim = Sim::new(track.clone(), config.clone()).unwrap();
+    sim.reset_with(1, StartPose::at(&track, 0.0, 0.0, 0.0, 0.0), obstacles);
+    assert_eq!(run(&mut sim, &mut expert, &config), Outcome::GoalReached);
+}
