@@ -457,6 +457,11 @@ pub struct BenchTrainArgs {
     /// Batch size.
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
+    /// A Python interpreter with torch: also trains the same network with PyTorch
+    /// (benches/pytorch_reference.py, on as many threads, same samples, epochs and batch) in
+    /// this run, and prints the ratio.
+    #[arg(long, value_name = "PYTHON")]
+    pub pytorch: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -470,6 +475,10 @@ pub struct BenchInferArgs {
     /// Timed calls.
     #[arg(long, default_value_t = 5000)]
     pub calls: usize,
+    /// A Python interpreter with torch: also times the same network's batch-1 forward pass in
+    /// PyTorch (benches/pytorch_reference.py, one thread) in this run, and prints the ratio.
+    #[arg(long, value_name = "PYTHON")]
+    pub pytorch: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -129,3 +129,69 @@ fn bench_infer_lists_every_path_and_the_override_forces_one() {
     assert_eq!(v["chosen"], paths[0]);
     assert!(stderr.contains("RACELOOP_KERNEL"), "{stderr}");
 }
+
+/// `--pytorch PYTHON` runs benches/pytorch_reference.py in the same run. A Python without
+/// torch is an error that names the interpreter and the missing module. With
+/// `RACELOOP_TORCH_PYTHON` (an interpreter with torch) the same-run figures and their ratio are
+/// printed and in the JSON; without it that half is skipped, saying so.
+#[test]
+fn the_pytorch_reference_runs_in_the_same_bench() {
+    let root = std::env::temp_dir().join(format!("raceloop-bench-torch-{}", std::process::id()));
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default");
+    let model = model.to_str().unwrap();
+    if let Ok(python) = std::env::var("RACELOOP_PYTHON") {
+        let out = Command::new(env!("CARGO_BIN_EXE_raceloop"))
+            .args(["bench", "infer", "--no-tracking", "--calls", "10"])
+            .args(["--model", model, "--pytorch", &python])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            err.contains(&python) && err.contains("No module named 'torch'"),
+            "{err}"
+        );
+    }
+    let Ok(torch) = std::env::var("RACELOOP_TORCH_PYTHON") else {
+        println!("skipped: the same-run PyTorch figures (set RACELOOP_TORCH_PYTHON)");
+        return;
+    };
+    let text = raceloop(
+        &root,
+        &[
+            "bench",
+            "infer",
+            "--no-tracking",
+            "--calls",
+            "200",
+            "--model",
+            model,
+            "--pytorch",
+            &torch,
+        ],
+    );
+    assert!(
+        text.contains("this run:") && text.contains("x faster"),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&raceloop(
+        &root,
+        &[
+            "bench",
+            "train",
+            "--no-tracking",
+            "--samples",
+            "1280",
+            "--epochs",
+            "2",
+            "--json",
+            "--pytorch",
+            &torch,
+        ],
+    ))
+    .unwrap();
+    let torch_run = &json["pytorch_same_run"];
+    assert!(torch_run["train"]["samples_per_s"].as_f64().unwrap() > 0.0);
+    // Tiny Lidar Net with bench train's one output: 220,686 − 11 parameters.
+    assert_eq!(torch_run["train"]["parameters"], 220675, "the same network");
+}

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use rand::SeedableRng;
 use serde::Serialize;
 
@@ -31,6 +31,8 @@ struct TrainBench {
     dataset_train_samples: Option<usize>,
     /// `dataset_train_samples / samples_per_s`: an estimate of the training part of an epoch, s.
     estimated_train_epoch_s: Option<f64>,
+    /// PyTorch on the same network and data sizes in this run (`--pytorch`).
+    pytorch_same_run: Option<PytorchRun>,
 }
 
 /// Training samples/s of each epoch after the first (warm-up), sorted.
@@ -57,6 +59,71 @@ fn epoch_throughputs(
     let mut timed = epochs.split_off(1.min(epochs.len()));
     timed.sort_by(f64::total_cmp);
     Ok(timed)
+}
+
+/// The PyTorch reference (`benches/pytorch_reference.py`): the same Tiny Lidar Net in PyTorch.
+const PYTORCH_SCRIPT: &str = include_str!("../../benches/pytorch_reference.py");
+
+/// PyTorch's figures from the same run.
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct PytorchRun {
+    /// torch's version.
+    torch: String,
+    /// The kernels it dispatched to (`AVX512`, `AVX2`; `ATEN_CPU_CAPABILITY` forces one).
+    cpu_capability: String,
+    threads: usize,
+    #[serde(default)]
+    infer: Option<serde_json::Value>,
+    #[serde(default)]
+    train: Option<serde_json::Value>,
+    #[serde(default)]
+    train_fused: Option<serde_json::Value>,
+}
+
+/// Runs the PyTorch reference with `python` and `args`; its JSON output.
+///
+/// # Errors
+/// A Python that does not start, fails (its stderr's end is quoted) or prints no JSON.
+fn pytorch_reference(python: &std::path::Path, args: &[String]) -> Result<PytorchRun> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(python)
+        .arg("-")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", python.display()))?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(PYTORCH_SCRIPT.as_bytes())?;
+    let out = child.wait_with_output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let tail = lines[lines.len().saturating_sub(3)..].join(" | ");
+    anyhow::ensure!(
+        out.status.success(),
+        "the PyTorch reference failed under {}: {tail}",
+        python.display()
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).with_context(|| {
+        format!(
+            "the PyTorch reference under {} printed no JSON: {tail}",
+            python.display()
+        )
+    })
+}
+
+/// A number in the reference's JSON, or NaN.
+fn field(v: &Option<serde_json::Value>, key: &str) -> f64 {
+    v.as_ref()
+        .and_then(|v| v.get(key))
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or(f64::NAN)
 }
 
 fn median(sorted: &[f64]) -> f64 {
@@ -135,6 +202,23 @@ pub fn train(args: &BenchTrainArgs) -> Result<()> {
     } else {
         burn
     };
+    anyhow::ensure!(
+        args.pytorch.is_none() || model.architecture == raceloop_learn::Architecture::TinyLidarNet,
+        "--pytorch builds Tiny Lidar Net only; drop it or --arch mlp"
+    );
+    let pytorch = match &args.pytorch {
+        Some(python) => Some(pytorch_reference(
+            python,
+            &[
+                "train".into(),
+                format!("--samples={}", args.samples),
+                format!("--epochs={}", args.epochs),
+                format!("--threads={}", rayon::current_num_threads()),
+                format!("--outputs={}", model.outputs),
+            ],
+        )?),
+        None => None,
+    };
     let dataset_train_samples = match &args.dataset {
         Some(d) => Some(raceloop_files::read_json::<Stats>(&d.join("stats.json"))?.train_samples),
         None => None,
@@ -156,6 +240,7 @@ pub fn train(args: &BenchTrainArgs) -> Result<()> {
         paths,
         estimated_train_epoch_s: dataset_train_samples.map(|n| n as f64 / sps),
         dataset_train_samples,
+        pytorch_same_run: pytorch,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
@@ -178,6 +263,21 @@ pub fn train(args: &BenchTrainArgs) -> Result<()> {
         );
         for (path, rate) in &r.paths {
             println!("  path {path:<9} {rate:>8.0} samples/s");
+        }
+        if let Some(t) = &r.pytorch_same_run {
+            let (plain, fused) = (
+                field(&t.train, "samples_per_s"),
+                field(&t.train_fused, "samples_per_s"),
+            );
+            println!(
+                "  PyTorch {} ({}, {} threads), this run: {plain:.0} samples/s ({fused:.0} with \
+                 fused AdamW): raceloop {:.2}x ({:.2}x)",
+                t.torch,
+                t.cpu_capability,
+                t.threads,
+                r.samples_per_s / plain,
+                r.samples_per_s / fused
+            );
         }
         if let (Some(b), Some(x)) = (r.burn_autodiff_samples_per_s, r.speedup_over_burn_autodiff)
             && r.paths.is_empty()
@@ -219,6 +319,8 @@ struct InferBench {
     paths: Vec<InferPath>,
     /// Reference figures measured on another machine (AMD EPYC with AVX-512), not in this run.
     pytorch_us_other_machine: f64,
+    /// PyTorch on the same network in this run (`--pytorch`).
+    pytorch_same_run: Option<PytorchRun>,
     tflite_xnnpack_us_other_machine: f64,
 }
 
@@ -289,7 +391,26 @@ pub fn infer(args: &BenchInferArgs) -> Result<()> {
             max_abs_diff_to_burn,
         });
     }
+    anyhow::ensure!(
+        args.pytorch.is_none()
+            || policy.config().architecture == raceloop_learn::Architecture::TinyLidarNet,
+        "--pytorch builds Tiny Lidar Net only, and {} is another network",
+        args.model.display()
+    );
+    let pytorch = match &args.pytorch {
+        Some(python) => Some(pytorch_reference(
+            python,
+            &[
+                "infer".into(),
+                format!("--calls={}", args.calls),
+                "--threads=1".into(),
+                format!("--outputs={}", policy.config().outputs),
+            ],
+        )?),
+        None => None,
+    };
     let r = InferBench {
+        pytorch_same_run: pytorch,
         model: args.model.display().to_string(),
         calls: args.calls,
         cpu_features: Kernel::cpu_features(),
@@ -337,6 +458,23 @@ pub fn infer(args: &BenchInferArgs) -> Result<()> {
             p.gflop_per_s,
             burn / p.median_us,
             p.max_abs_diff_to_burn
+        );
+    }
+    if let Some(t) = &r.pytorch_same_run {
+        let us = field(&t.infer, "median_us");
+        let chosen = r
+            .paths
+            .iter()
+            .find(|p| p.kernel == r.chosen)
+            .map_or(f64::NAN, |p| p.median_us);
+        println!(
+            "  PyTorch {} ({}, 1 thread), this run: {us:.1} µs median: `{}` {:.2}x faster, \
+             Burn {:.2}x",
+            t.torch,
+            t.cpu_capability,
+            r.chosen,
+            us / chosen,
+            us / burn
         );
     }
     println!(
