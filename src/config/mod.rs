@@ -291,11 +291,12 @@ impl Resolved {
 
 /// A short hex digest (12 hex digits of SHA-256) of `text`: config hashes and run-directory keys.
 pub fn digest(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .take(6)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(text.as_bytes())[..6])
+}
+
+/// `bytes` as lower-case hex digits.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn apply(tree: &mut Value, text: &str) -> Result<()> {

@@ -1,7 +1,12 @@
 //! A trained model as the car's driver.
 
+use std::path::Path;
+
+use anyhow::{Context, Result};
 use raceloop_learn::Policy;
+use raceloop_learn::policy::{MODEL_FILE, STATS_FILE, WEIGHTS_FILE};
 use raceloop_sim::Action;
+use sha2::{Digest, Sha256};
 
 use super::plugin::ScanPolicy;
 
@@ -16,4 +21,24 @@ impl ScanPolicy for ModelDriver {
             speed: speed as f64,
         }
     }
+}
+
+/// What a model's commands depend on: a digest (16 hex digits) of the weights, `model.json` and
+/// `stats.json` in `model_dir`, and the rounding class of the inference path that this CPU
+/// takes ([`raceloop_learn::kernel::Kernel::numerics`]). Keys evaluations and DAgger runs.
+///
+/// # Errors
+/// An unreadable model file, named.
+pub fn model_digest(model_dir: &Path) -> Result<String> {
+    let mut h = Sha256::new();
+    for file in [WEIGHTS_FILE, MODEL_FILE, STATS_FILE] {
+        let path = model_dir.join(file);
+        h.update(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
+    }
+    h.update(
+        raceloop_learn::kernel::Kernel::choose()
+            .numerics()
+            .as_bytes(),
+    );
+    Ok(crate::config::hex(&h.finalize()[..8]))
 }

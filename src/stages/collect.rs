@@ -13,11 +13,10 @@ use anyhow::{Context, Result};
 use raceloop_learn::Policy;
 use raceloop_sim::{PurePursuit, SimConfig, Track};
 use serde::{Deserialize, Serialize};
-use sha2::Digest;
 
 use crate::config::{CollectionConfig, Resolved, digest};
 use crate::episode::jobs::{load_tracks, run_jobs};
-use crate::episode::model_driver::ModelDriver;
+use crate::episode::model_driver::{ModelDriver, model_digest};
 use crate::episode::plugin::{Driver, SteeringNoise};
 use crate::episode::runner::EpisodeJob;
 use crate::episode::summary::{self, Summary};
@@ -42,40 +41,11 @@ pub struct RunInfo {
     pub wall_time_s: f64,
     /// Whether every episode finished.
     pub complete: bool,
-    /// DAgger runs: the model that drove ([`policy_key`]); absent for the expert's runs.
+    /// DAgger runs: the model that drove (its directory and
+    /// [`crate::episode::model_driver::model_digest`]) and the labeller's setting; absent for the
+    /// expert's runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
-}
-
-/// What a model-driven episode depends on besides the settings: a digest of the model's
-/// weights, `model.json` and `stats.json`, and the rounding class of the inference path.
-///
-/// # Errors
-/// An unreadable model file, named.
-pub fn policy_key(model_dir: &Path) -> Result<String> {
-    let mut h = sha2::Sha256::new();
-    for file in [
-        raceloop_learn::policy::WEIGHTS_FILE,
-        "model.json",
-        "stats.json",
-    ] {
-        let path = model_dir.join(file);
-        h.update(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
-    }
-    h.update(
-        raceloop_learn::kernel::Kernel::choose()
-            .numerics()
-            .as_bytes(),
-    );
-    Ok(format!(
-        "{}:{}",
-        model_dir.display(),
-        h.finalize()
-            .iter()
-            .take(8)
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    ))
 }
 
 /// The default run directory of a collection: `runs/collect-<hash of what the episodes depend on>`
@@ -198,10 +168,23 @@ pub fn collect_dagger(
         );
     }
     let key = format!(
-        "{}, label lookahead error gain {label_gain}",
-        policy_key(model_dir)?
+        "{}:{}, label lookahead error gain {label_gain}",
+        model_dir.display(),
+        model_digest(model_dir)?
     );
-    collect_with(dir, c, sim, tracks, Some((policy, key, label_gain)))
+    let learner = Learner {
+        policy,
+        key,
+        label_gain,
+    };
+    collect_with(dir, c, sim, tracks, Some(learner))
+}
+
+/// The model that drives a DAgger collection, what keys its run, and the labeller's setting.
+struct Learner {
+    policy: Policy,
+    key: String,
+    label_gain: f64,
 }
 
 fn collect_with(
@@ -209,7 +192,7 @@ fn collect_with(
     c: &CollectionConfig,
     sim: &SimConfig,
     tracks: &[Arc<Track>],
-    learner: Option<(Policy, String, f64)>,
+    learner: Option<Learner>,
 ) -> Result<Collected> {
     let started = Instant::now();
     let mut info = RunInfo {
@@ -221,7 +204,7 @@ fn collect_with(
         versions: Versions::current(),
         wall_time_s: 0.0,
         complete: false,
-        policy: learner.as_ref().map(|(_, key, _)| key.clone()),
+        policy: learner.as_ref().map(|l| l.key.clone()),
     };
     clear_if_other(dir, &info)?;
     std::fs::create_dir_all(dir.join("episodes"))
@@ -241,8 +224,8 @@ fn collect_with(
             }
         })
         .collect();
-    let label_gain = learner.as_ref().map_or(0.0, |l| l.2);
-    let shared = learner.map(|(policy, _, _)| std::sync::Mutex::new(policy));
+    let label_gain = learner.as_ref().map_or(0.0, |l| l.label_gain);
+    let shared = learner.map(|l| std::sync::Mutex::new(l.policy));
     let ran = run_jobs(
         &jobs,
         c.workers,

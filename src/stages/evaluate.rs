@@ -223,27 +223,26 @@ pub fn evaluate(
 /// The file in an evaluation directory that names what produced its results.
 pub const KEY_FILE: &str = "evaluation.key";
 
-/// A digest of everything an evaluation's episodes depend on: the weights, the settings (not
-/// the worker count), the simulation config, the tracks' geometry, the build and the rounding
-/// class of the inference path ([`raceloop_learn::kernel::Kernel::numerics`]).
+/// A digest of everything an evaluation's episodes depend on: the model
+/// ([`crate::episode::model_driver::model_digest`]: weights, `model.json`, `stats.json` and the
+/// rounding class of the inference path), the settings (not the worker count), the simulation
+/// config, the tracks' geometry and the build.
 ///
 /// # Errors
-/// Unreadable weights.
+/// Unreadable model files.
 pub fn evaluation_key(
     model_dir: &Path,
     e: &EvaluationConfig,
     sim: &SimConfig,
     tracks: &[Arc<Track>],
 ) -> Result<String> {
-    let weights_path = model_dir.join(raceloop_learn::policy::WEIGHTS_FILE);
-    let weights = std::fs::read(&weights_path)
-        .with_context(|| format!("reading {}", weights_path.display()))?;
+    let model = crate::episode::model_driver::model_digest(model_dir)?;
     let settings = EvaluationConfig {
         workers: 0,
         ..e.clone()
     };
     let mut h = Sha256::new();
-    h.update(&weights);
+    h.update(model.as_bytes());
     h.update(serde_json::to_string(&settings)?.as_bytes());
     h.update(sim.to_ron().as_bytes());
     for t in tracks {
@@ -251,19 +250,14 @@ pub fn evaluation_key(
     }
     h.update(
         format!(
-            "{}|{}|{}|{}",
+            "{}|{}|{}",
             provenance::VERSION,
             provenance::GIT_COMMIT,
             provenance::GIT_DIRTY,
-            raceloop_learn::kernel::Kernel::choose().numerics()
         )
         .as_bytes(),
     );
-    Ok(h.finalize()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(crate::config::hex(&h.finalize()[..8]))
 }
 
 /// The finished evaluation in `out` when its key is `key`; otherwise `None`, after removing

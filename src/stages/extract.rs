@@ -239,10 +239,7 @@ fn extract_episodes(
                 *until,
                 &path,
             )?;
-            let hash: String = Sha256::digest(&bytes)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let hash = crate::config::hex(&Sha256::digest(&bytes));
             let samples = split.labels.len() / 2;
             Ok((
                 EpisodeRef {
@@ -273,12 +270,7 @@ fn extract_episodes(
             hasher.update(format!("until {until}\n").as_bytes());
         }
     }
-    let version: String = hasher
-        .finalize()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let version = crate::config::hex(&hasher.finalize()[..8]);
     let dir = root.join(&version);
     if let Ok(manifest) = raceloop_files::read_json::<Manifest>(&dir.join("manifest.json"))
         && dir.join("data.safetensors").is_file()

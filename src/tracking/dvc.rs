@@ -12,15 +12,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use md5::{Digest, Md5};
 
+use crate::config::hex;
+
 /// The `.dvc` file of a dataset directory: `<dir>.dvc`.
 pub fn dvc_file(dir: &Path) -> PathBuf {
     let mut name = dir.file_name().unwrap_or_default().to_os_string();
     name.push(".dvc");
     dir.with_file_name(name)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The `.dir` listing of `dir` (what DVC hashes) and the total size and count of its files.

@@ -232,6 +232,16 @@ mod tests {
         }
     }
 
+    fn circle(id: u32, x: f64, y: f64, radius: f64) -> Obstacle {
+        Obstacle {
+            id,
+            x,
+            y,
+            yaw: 0.0,
+            shape: Shape::Circle { radius },
+        }
+    }
+
     #[test]
     fn ray_hits_a_rotated_box_at_its_face() {
         // A 2 × 1 box at (5, 0) turned 90°: its near face (along x) is at x = 4.5.
@@ -272,13 +282,7 @@ mod tests {
 
     #[test]
     fn ray_hits_a_circle_on_its_near_side() {
-        let c = Obstacle {
-            id: 3,
-            x: 3.0,
-            y: 1.0,
-            yaw: 0.0,
-            shape: Shape::Circle { radius: 0.5 },
-        };
+        let c = circle(3, 3.0, 1.0, 0.5);
         let dir = DVec2::new(3.0, 1.0).normalize();
         assert!((c.ray(DVec2::ZERO, dir) - (10f64.sqrt() - 0.5)).abs() < 1e-12);
         // Tangent ray at y = 1.5 touches at x = 3.
@@ -313,13 +317,7 @@ mod tests {
         let yaw = std::f64::consts::FRAC_PI_4;
         let reach = 0.29 + half.length() * (yaw - half.y.atan2(half.x)).cos() - 0.01;
         assert!(p.hits_rect(DVec2::new(reach, 0.0), yaw, half));
-        let circle = Obstacle {
-            id: 1,
-            x: 1.0,
-            y: 0.0,
-            yaw: 0.0,
-            shape: Shape::Circle { radius: 0.2 },
-        };
+        let circle = circle(1, 1.0, 0.0, 0.2);
         let d = circle.distance_to_rect(DVec2::ZERO, 0.0, half);
         assert!((d - (1.0 - 0.29 - 0.2)).abs() < 1e-12);
         assert_eq!(first_hit(&[circle, p], DVec2::ZERO, 0.0, half), Some(0));
