@@ -164,8 +164,8 @@ pub fn train(args: &BenchTrainArgs) -> Result<()> {
     cfg.batch_size = args.batch_size;
     let backward = Backward::default_for(&model, &burn::prelude::Device::flex());
     let name = |b: Backward| match b {
-        Backward::Packed(k) => format!("packed backward pass, {k} kernel"),
-        Backward::BurnAutodiff => "Burn's autodiff".to_string(),
+        Backward::Packed(k) => format!("packed backward pass, {k} kernel, packed AdamW"),
+        Backward::BurnAutodiff => "Burn's autodiff and AdamW".to_string(),
     };
     let timed = epoch_throughputs(&ds, &model, &cfg, backward)?;
     let sps = median(&timed);
@@ -247,7 +247,7 @@ pub fn train(args: &BenchTrainArgs) -> Result<()> {
     } else {
         println!(
             "bench train: {} batch {} on {} threads, {} synthetic samples, median of {} epochs \
-             after a warm-up epoch ({}, Burn's AdamW)",
+             after a warm-up epoch ({})",
             r.architecture, r.batch_size, r.threads, r.samples, r.timed_epochs, r.path
         );
         let features: Vec<String> = r

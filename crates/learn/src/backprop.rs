@@ -9,8 +9,10 @@
 //! - `dW = X_winᵀ · dZ` (the input read with its window strides, no im2col copy),
 //! - `dX_win = dZ · Wᵀ`, scatter-added into `dX` where windows overlap (col2im).
 //!
-//! The gradients are handed to Burn's AdamW as [`GradientsParams`], so the optimizer, its state
-//! and the model records stay Burn's. A batch is split into fixed chunks of [`CHUNK`] samples that
+//! Training keeps the parameters packed between batches and updates them with [`crate::adamw`]
+//! ([`Backprop::train_step`]), which matches Burn's AdamW bit for bit; [`Backprop::write_to`] puts
+//! them back into the Burn model. [`Backprop::loss_and_gradients`] hands the gradients to Burn as
+//! [`GradientsParams`] instead (the tests use it against Burn's autodiff). A batch is split into fixed chunks of [`CHUNK`] samples that
 //! run in parallel and are summed in chunk order, so results do not depend on the thread count.
 //! The tests check loss and gradients against Burn's autodiff.
 
@@ -19,6 +21,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use rayon::prelude::*;
 
+use crate::adamw::AdamW;
 use crate::kernel::Kernel;
 use crate::loss::{LossKind, element_loss_and_grad};
 use crate::model::Model;
@@ -345,18 +348,10 @@ impl Backprop {
     }
 
     /// Mean loss over the batch `rows` of normalised inputs `x` (`[n, beams]`) and targets `y`
-    /// (`[n, outputs]`) with `model`'s current parameters; its gradients (of the mean, as
+    /// (`[n, outputs]`) with the packed parameters; its gradients (of the mean, as
     /// Burn's `Reduction::Mean`) in packed layout end up summed, in chunk order, in the first
     /// worker.
-    fn batch(
-        &mut self,
-        model: &Model,
-        x: &[f32],
-        y: &[f32],
-        rows: &[usize],
-        kind: LossKind,
-    ) -> f64 {
-        self.net.reload(model);
+    fn batch(&mut self, x: &[f32], y: &[f32], rows: &[usize], kind: LossKind) -> f64 {
         transpose(&self.net, &mut self.transposed);
         let net = &self.net;
         let outputs = net.layers.last().map_or(0, |l| l.width);
@@ -418,7 +413,8 @@ impl Backprop {
         device: &Device,
     ) -> (f64, GradientsParams) {
         assert!(!rows.is_empty(), "an empty batch");
-        let loss = self.batch(model, x, y, rows, kind);
+        self.net.reload(model);
+        let loss = self.batch(x, y, rows, kind);
         let mut params = GradientsParams::new();
         let grads = &self.workers[0].grads;
         for ((layer, g), parameter) in self.net.layers.iter().zip(grads).zip(Parameter::of(model)) {
@@ -449,6 +445,84 @@ impl Backprop {
             }
         }
         (loss, params)
+    }
+
+    /// Packs `model`'s current parameters (the network this was built for) for
+    /// [`Backprop::train_step`].
+    ///
+    /// # Panics
+    /// If `model` is not the network this was built for.
+    pub fn load(&mut self, model: &Model) {
+        self.net.reload(model);
+    }
+
+    /// One training step on the packed parameters: the mean loss of the batch `rows` of
+    /// normalised `x` (`[n, beams]`) and `y` (`[n, outputs]`) before the step, then one `optim`
+    /// step with learning rate `lr` along its gradients. The parameters start as those given to
+    /// [`Backprop::new`] or [`Backprop::load`]; [`Backprop::write_to`] reads them out.
+    ///
+    /// # Panics
+    /// If `rows` is empty.
+    pub fn train_step(
+        &mut self,
+        (x, y): (&[f32], &[f32]),
+        rows: &[usize],
+        kind: LossKind,
+        lr: f64,
+        optim: &mut AdamW,
+    ) -> f64 {
+        assert!(!rows.is_empty(), "an empty batch");
+        let loss = self.batch(x, y, rows, kind);
+        let grads = &self.workers[0].grads;
+        optim.step(
+            lr,
+            self.net.layers.iter_mut().zip(grads).flat_map(|(l, g)| {
+                [
+                    (&mut l.weights[..], &g.weights[..]),
+                    (&mut l.bias[..], &g.bias[..]),
+                ]
+            }),
+        );
+        loss
+    }
+
+    /// `model` (the network this was built for) with the packed parameters, each on the device
+    /// and with the gradient tracking that it had.
+    pub fn write_to(&self, model: Model) -> Model {
+        let mut values = std::collections::HashMap::new();
+        for (layer, parameter) in self.net.layers.iter().zip(Parameter::of(&model)) {
+            let (weight_id, bias_id) = parameter.ids();
+            values.insert(weight_id, layer.unpack(&layer.weights));
+            if let Some(id) = bias_id {
+                values.insert(id, layer.bias[..layer.width].to_vec());
+            }
+        }
+        model.map(&mut Replace(values))
+    }
+}
+
+/// Replaces each float parameter whose id it holds with those values (same shape).
+struct Replace(std::collections::HashMap<burn::module::ParamId, Vec<f32>>);
+
+impl burn::module::ModuleMapper for Replace {
+    fn map_float<const D: usize>(
+        &mut self,
+        param: burn::module::Param<Tensor<D>>,
+    ) -> burn::module::Param<Tensor<D>> {
+        let (id, tensor, mapper) = param.consume();
+        let tensor = match self.0.remove(&id) {
+            Some(values) => {
+                let shape = tensor.shape();
+                let new = Tensor::from_data(TensorData::new(values, shape), &tensor.device());
+                if tensor.is_require_grad() {
+                    new.require_grad()
+                } else {
+                    new
+                }
+            }
+            None => tensor,
+        };
+        burn::module::Param::from_mapped_value(id, tensor, mapper)
     }
 }
 
@@ -569,6 +643,84 @@ mod tests {
         println!(
             "{architecture:?} {outputs} output(s) {kind:?}: gradients of the {path} path match Burn's autodiff"
         );
+    }
+
+    /// Every parameter of `model` as raw bits, in [`Parameter::of`] order.
+    fn bits(model: &Model) -> Vec<Vec<u32>> {
+        Parameter::of(model)
+            .into_iter()
+            .flat_map(|p| {
+                let (w, b) = p.values();
+                std::iter::once(w).chain(b)
+            })
+            .map(|v| v.iter().map(|x| x.to_bits()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn packed_adamw_steps_are_burns_bit_for_bit() {
+        use burn::optim::{AdamWConfig, Optimizer};
+        for architecture in [Architecture::TinyLidarNet, Architecture::Mlp] {
+            let device = Device::flex();
+            let ad = device.clone().autodiff();
+            let n = 3 * CHUNK;
+            let (model, x, y) = seeded(architecture, 2, n, &ad);
+            let (betas, eps, decay) = ([0.9, 0.999], 1e-8, 0.01);
+            let mut burn = AdamWConfig::new()
+                .with_beta_1(betas[0])
+                .with_beta_2(betas[1])
+                .with_epsilon(eps)
+                .with_weight_decay(decay)
+                .init();
+            let mut ours = AdamW::new(betas, eps, decay);
+            let mut reference = Backprop::new(&model, 1080);
+            let mut packed = Backprop::new(&model, 1080);
+            let kernel = packed.kernel();
+            let mut burn_model = model.clone();
+            for step in 0..4 {
+                let rows: Vec<usize> = (0..n).filter(|i| (i + step) % 3 != 0).collect();
+                let lr = 1e-3 / (1.0 + step as f64);
+                let (want_loss, grads) = reference.loss_and_gradients(
+                    &burn_model,
+                    (&x, &y),
+                    &rows,
+                    LossKind::Mse,
+                    &device,
+                );
+                burn_model = burn.step(lr, burn_model, grads);
+                let loss = packed.train_step((&x, &y), &rows, LossKind::Mse, lr, &mut ours);
+                assert_eq!(loss.to_bits(), want_loss.to_bits(), "step {step}: the loss");
+                assert_eq!(
+                    bits(&packed.write_to(model.clone())),
+                    bits(&burn_model),
+                    "{architecture:?} step {step}: the parameters after AdamW"
+                );
+            }
+            assert_ne!(
+                bits(&burn_model),
+                bits(&model),
+                "the steps moved the parameters"
+            );
+            let written = packed.write_to(model.clone());
+            assert!(Parameter::of(&written).iter().all(|p| {
+                let (w, _) = p.ids();
+                match p {
+                    Parameter::Conv(c) => c.weight.val().is_require_grad() && c.weight.id == w,
+                    Parameter::Dense(l) => l.weight.val().is_require_grad() && l.weight.id == w,
+                }
+            }));
+            for layer in &packed.net.layers {
+                for row in layer.weights.chunks_exact(layer.padded) {
+                    assert!(
+                        row[layer.width..].iter().all(|&p| p == 0.0),
+                        "padding stays 0"
+                    );
+                }
+            }
+            println!(
+                "{architecture:?}: 4 packed AdamW steps ({kernel} path) equal Burn's AdamW bit for bit"
+            );
+        }
     }
 
     #[test]

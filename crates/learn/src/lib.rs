@@ -4,12 +4,14 @@
 //! - [`model`]: Tiny Lidar Net (arXiv:2410.07447) and the MLP baseline, `[B, 1, 1080]` → `[B, k]`.
 //! - [`loss`]: the regression loss and its gradient.
 //! - [`backprop`]: the hand-written backward pass used for training on the CPU.
+//! - [`adamw`]: AdamW over the packed parameters of that CPU path, bit for bit Burn's.
 //! - [`train`]: the training loop (AdamW, mini-batches, validation, best checkpoint).
 //! - [`packed`]: a trained network packed for fast single-scan CPU inference.
 //! - [`policy`]: a model directory as a driving policy.
 //!
 //! The CPU backend is Burn's pure-Rust `flex`; `wgpu` (feature `wgpu`) runs on GPUs.
 
+pub mod adamw;
 pub mod backprop;
 pub mod dataset;
 pub mod error;

@@ -2,7 +2,9 @@
 //!
 //! For Tiny Lidar Net on the CPU the loss gradients come from the hand-written backward pass of
 //! [`crate::backprop`] (about 4× faster than Burn's autodiff on `flex`, and checked against it);
-//! otherwise from Burn's autodiff. Either way Burn's AdamW updates the parameters.
+//! otherwise from Burn's autodiff. The CPU path keeps the parameters packed between batches and
+//! updates them with [`crate::adamw`], which gives the same parameters as Burn's AdamW, bit for
+//! bit; the autodiff path uses Burn's AdamW.
 
 use std::time::Instant;
 
@@ -14,6 +16,7 @@ use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 
+use crate::adamw::AdamW;
 use crate::backprop;
 use crate::dataset::{Dataset, LABELS, Split, Stats};
 use crate::error::{LearnError, Result};
@@ -293,17 +296,20 @@ pub fn train_with(
     if ad != cpu {
         model = model.fork(&ad);
     }
-    let mut optim = AdamWConfig::new()
-        .with_weight_decay(cfg.weight_decay)
-        .with_epsilon(cfg.epsilon)
-        .with_beta_1(cfg.betas[0])
-        .with_beta_2(cfg.betas[1])
-        .init();
     let mut gradients = match backward {
-        Backward::Packed(kernel) => {
-            Gradients::Packed(backprop::Backprop::new(&model, beams).with_kernel(kernel))
-        }
-        Backward::BurnAutodiff => Gradients::Autodiff(ad.clone()),
+        Backward::Packed(kernel) => Gradients::Packed(
+            backprop::Backprop::new(&model, beams).with_kernel(kernel),
+            AdamW::new(cfg.betas, cfg.epsilon, cfg.weight_decay),
+        ),
+        Backward::BurnAutodiff => Gradients::Autodiff(
+            ad.clone(),
+            AdamWConfig::new()
+                .with_weight_decay(cfg.weight_decay)
+                .with_epsilon(cfg.epsilon)
+                .with_beta_1(cfg.betas[0])
+                .with_beta_2(cfg.betas[1])
+                .init(),
+        ),
     };
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed);
     let batches = n.div_ceil(cfg.batch_size);
@@ -346,9 +352,13 @@ pub fn train_with(
             }
             let done = ((epoch - 1) * batches + b) as f64;
             lr = cfg.lr_at(done / total_batches);
-            let (value, grads) =
-                gradients.of_batch(&model, (&xt, &yt), idx, (beams, outputs), cfg.loss, device);
-            model = optim.step(lr, model, grads);
+            let value = gradients.step(
+                &mut model,
+                (&xt, &yt),
+                idx,
+                (beams, outputs),
+                (cfg.loss, lr),
+            );
             sum += value;
             progress(Progress::Batch {
                 epoch,
@@ -358,10 +368,11 @@ pub fn train_with(
             });
         }
         let train_secs = t0.elapsed().as_secs_f64();
+        model = gradients.sync(model);
         let valid = model.valid();
         let val_loss = match gradients {
-            Gradients::Packed(_) => backprop::mean_loss(&valid, beams, (&xv, &yv), cfg.loss),
-            Gradients::Autodiff(_) => {
+            Gradients::Packed(..) => backprop::mean_loss(&valid, beams, (&xv, &yv), cfg.loss),
+            Gradients::Autodiff(..) => {
                 evaluate_loss(&valid, &xv, &yv, beams, outputs, cfg.loss, device)
             }
         };
@@ -390,6 +401,7 @@ pub fn train_with(
             break;
         }
     }
+    let model = gradients.sync(model);
     let (_, best_epoch, model) = best.unwrap_or_else(|| (f64::NAN, 0, model.valid()));
     Ok(Trained {
         model,
@@ -407,34 +419,44 @@ impl burn::module::ModuleVisitor for InitialiseParams {
     }
 }
 
-/// Where a batch's loss and gradients come from (see [`Backward`]).
+/// Where a batch's gradients come from and how they update the parameters (see [`Backward`]).
 enum Gradients {
-    /// The hand-written CPU backward pass.
-    Packed(backprop::Backprop),
-    /// Burn's autodiff on this autodiff device.
-    Autodiff(Device),
+    /// The hand-written CPU backward pass on packed parameters, and the packed AdamW.
+    Packed(backprop::Backprop, AdamW),
+    /// Burn's autodiff on this autodiff device, and Burn's AdamW.
+    Autodiff(Device, burn::optim::ModuleOptimizer),
 }
 
 impl Gradients {
-    /// The mean loss of the samples `idx` of normalised `(x, y)` (`[n, beams]`, `[n, outputs]`,
-    /// `dims = (beams, outputs)`) and its gradients with respect to `model`'s parameters.
-    fn of_batch(
+    /// One optimizer step with learning rate `lr` on the samples `idx` of normalised `(x, y)`
+    /// (`[n, beams]`, `[n, outputs]`, `dims = (beams, outputs)`); returns their mean loss before
+    /// the step. The packed path leaves `model` behind until [`Gradients::sync`].
+    fn step(
         &mut self,
-        model: &Model,
+        model: &mut Model,
         (x, y): (&[f32], &[f32]),
         idx: &[usize],
         (beams, outputs): (usize, usize),
-        kind: LossKind,
-        device: &Device,
-    ) -> (f64, GradientsParams) {
+        (kind, lr): (LossKind, f64),
+    ) -> f64 {
         match self {
-            Self::Packed(cpu) => cpu.loss_and_gradients(model, (x, y), idx, kind, device),
-            Self::Autodiff(ad) => {
+            Self::Packed(cpu, optim) => cpu.train_step((x, y), idx, kind, lr, optim),
+            Self::Autodiff(ad, optim) => {
                 let (xb, yb) = batch(x, y, idx, beams, outputs, ad);
                 let loss = loss_tensor(kind, model.forward(xb), yb);
                 let value = loss.clone().into_scalar::<f32>() as f64;
-                (value, GradientsParams::from_grads(loss.backward(), model))
+                let grads = GradientsParams::from_grads(loss.backward(), model);
+                *model = optim.step(lr, model.clone(), grads);
+                value
             }
+        }
+    }
+
+    /// `model` with the current parameters.
+    fn sync(&self, model: Model) -> Model {
+        match self {
+            Self::Packed(cpu, _) => cpu.write_to(model),
+            Self::Autodiff(..) => model,
         }
     }
 }
