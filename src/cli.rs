@@ -418,7 +418,8 @@ pub struct DriveArgs {
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Simulator speed: steps/s on one core (1 car, 1080-beam scan every 0.01 s step, expert
-    /// driving) and LiDAR cost per beam. Reference: f1tenth_gym ≈ 6,950 steps/s per core, 92 µs/scan.
+    /// driving) and LiDAR cost per beam. Reference, measured on another machine (AMD EPYC):
+    /// f1tenth_gym ≈ 6,950 steps/s per core, 92 µs/scan.
     Sim(BenchSimArgs),
     /// Collection speed: the default collection with 1 and with 2 workers (wall time,
     /// episodes/s, steps/s, MB written, speed-up). Targets: 200 episodes ≤ 20 s, ≥ 1.85× on 2 cores.
@@ -428,7 +429,8 @@ pub enum BenchCommand {
     /// largest range difference.
     Lidar(BenchLidarArgs),
     /// Training throughput (samples/s, batch 64, AdamW, all cores) and time per epoch of a dataset.
-    /// Reference: PyTorch CPU ≈ 8,600 samples/s with 2 threads (12,800 with its fused AdamW).
+    /// Reference, measured on another machine (AMD EPYC): PyTorch CPU ≈ 8,600 samples/s with 2
+    /// threads (12,800 with its fused AdamW); `--pytorch` measures it in the same run.
     Train(BenchTrainArgs),
     /// Batch-1 inference latency of a model directory on every code path this CPU has.
     Infer(BenchInferArgs),

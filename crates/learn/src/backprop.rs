@@ -659,7 +659,7 @@ mod tests {
 
     #[test]
     fn packed_adamw_steps_are_burns_bit_for_bit() {
-        use burn::optim::{AdamWConfig, Optimizer};
+        use burn::optim::AdamWConfig;
         for architecture in [Architecture::TinyLidarNet, Architecture::Mlp] {
             let device = Device::flex();
             let ad = device.clone().autodiff();
