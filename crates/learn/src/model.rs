@@ -12,6 +12,11 @@ use burn::nn::{Linear, LinearConfig, Relu};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+/// Burn draws initial weights from one process-wide generator per device. Whoever seeds it and
+/// initialises a model holds this lock meanwhile, so that trainings (and tests) running at the
+/// same time each get the weights of their own seed.
+pub(crate) static BURN_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Which network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Architecture {
@@ -218,7 +223,7 @@ mod tests {
 
     #[test]
     fn tiny_lidar_net_shapes_and_parameter_count() {
-        let _turn = crate::packed::tests::BURN_RNG.lock();
+        let _turn = crate::model::BURN_RNG.lock();
         let d = device();
         let cfg = ModelConfig {
             architecture: Architecture::TinyLidarNet,
@@ -257,7 +262,7 @@ mod tests {
 
     #[test]
     fn mlp_shapes() {
-        let _turn = crate::packed::tests::BURN_RNG.lock();
+        let _turn = crate::model::BURN_RNG.lock();
         let d = device();
         let m = ModelConfig {
             architecture: Architecture::Mlp,

@@ -208,7 +208,7 @@ mod tests {
 
     #[test]
     fn graph_has_named_boundaries_a_batch_axis_and_metadata() {
-        let _turn = crate::packed::tests::BURN_RNG.lock();
+        let _turn = crate::model::BURN_RNG.lock();
         for outputs in [1, 2] {
             let config = ModelConfig {
                 architecture: Architecture::TinyLidarNet,

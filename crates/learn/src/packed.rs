@@ -700,13 +700,9 @@ mod avx2 {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::model::BURN_RNG;
     use crate::model::{Architecture, ModelConfig};
     use rand::{Rng, SeedableRng};
-    use std::sync::Mutex;
-
-    /// Burn's initialisation draws from one process-wide generator, so tests running in
-    /// parallel take turns to seed it and initialise their model.
-    pub(crate) static BURN_RNG: Mutex<()> = Mutex::new(());
 
     /// A freshly initialised network on `device` (seeded), `n` scans of standard-normal
     /// normalised ranges `[n, 1080]` and targets in (-0.9, 0.9) `[n, outputs]`.

@@ -22,7 +22,7 @@ use crate::dataset::{Dataset, LABELS, Split, Stats};
 use crate::error::{LearnError, Result};
 use crate::kernel::Kernel;
 use crate::loss::{LossKind, loss_tensor};
-use crate::model::{Architecture, Model, ModelConfig};
+use crate::model::{Architecture, BURN_RNG, Model, ModelConfig};
 
 /// Learning-rate schedule over the epochs.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -285,14 +285,18 @@ pub fn train_with(
     }
     let clean = (cfg.scan_noise_std > 0.0).then(|| xt.clone());
     let ad = device.clone().autodiff();
-    ad.seed(cfg.seed);
     // The initial weights are drawn on the CPU on every device, so that a seed gives the same
     // starting model everywhere and the GPU's losses can be checked against the CPU's.
     let cpu = Device::flex().autodiff();
-    cpu.seed(cfg.seed);
-    // Parameters initialise lazily, on the device they are on at first use: draw them here.
-    let mut model = model_cfg.init(&cpu);
-    model.visit(&mut InitialiseParams);
+    let mut model = {
+        let _turn = BURN_RNG.lock().unwrap_or_else(|e| e.into_inner());
+        ad.seed(cfg.seed);
+        cpu.seed(cfg.seed);
+        // Parameters initialise lazily, on the device they are on at first use: draw them here.
+        let model = model_cfg.init(&cpu);
+        model.visit(&mut InitialiseParams);
+        model
+    };
     if ad != cpu {
         model = model.fork(&ad);
     }
