@@ -356,13 +356,9 @@ pub fn train_with(
             }
             let done = ((epoch - 1) * batches + b) as f64;
             lr = cfg.lr_at(done / total_batches);
-            let value = gradients.step(
-                &mut model,
-                (&xt, &yt),
-                idx,
-                (beams, outputs),
-                (cfg.loss, lr),
-            );
+            let value;
+            (model, value) =
+                gradients.step(model, (&xt, &yt), idx, (beams, outputs), (cfg.loss, lr));
             sum += value;
             progress(Progress::Batch {
                 epoch,
@@ -433,25 +429,25 @@ enum Gradients {
 
 impl Gradients {
     /// One optimizer step with learning rate `lr` on the samples `idx` of normalised `(x, y)`
-    /// (`[n, beams]`, `[n, outputs]`, `dims = (beams, outputs)`); returns their mean loss before
-    /// the step. The packed path leaves `model` behind until [`Gradients::sync`].
+    /// (`[n, beams]`, `[n, outputs]`, `dims = (beams, outputs)`): the model after it and the
+    /// samples' mean loss before it. The packed path returns `model` as it came, behind its packed
+    /// parameters until [`Gradients::sync`].
     fn step(
         &mut self,
-        model: &mut Model,
+        model: Model,
         (x, y): (&[f32], &[f32]),
         idx: &[usize],
         (beams, outputs): (usize, usize),
         (kind, lr): (LossKind, f64),
-    ) -> f64 {
+    ) -> (Model, f64) {
         match self {
-            Self::Packed(cpu, optim) => cpu.train_step((x, y), idx, kind, lr, optim),
+            Self::Packed(cpu, optim) => (model, cpu.train_step((x, y), idx, kind, lr, optim)),
             Self::Autodiff(ad, optim) => {
                 let (xb, yb) = batch(x, y, idx, beams, outputs, ad);
                 let loss = loss_tensor(kind, model.forward(xb), yb);
                 let value = loss.clone().into_scalar::<f32>() as f64;
-                let grads = GradientsParams::from_grads(loss.backward(), model);
-                *model = optim.step(lr, model.clone(), grads);
-                value
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                (optim.step(lr, model, grads), value)
             }
         }
     }
