@@ -1,5 +1,5 @@
 //! AdamW (Loshchilov & Hutter, arXiv:1711.05101) over flat parameter slices, for the CPU training
-//! path of [`crate::backprop`].
+//! path (the hand-written backward pass, whose packed parameters it updates).
 //!
 //! Burn's AdamW runs about a dozen tensor operations per parameter tensor and step, each a pass
 //! over memory (most allocating), and the packed path also had to copy the parameters out of the

@@ -12,9 +12,9 @@
 //! Training keeps the parameters packed between batches and updates them with [`crate::adamw`]
 //! ([`Backprop::train_step`]), which matches Burn's AdamW bit for bit; [`Backprop::write_to`] puts
 //! them back into the Burn model. [`Backprop::loss_and_gradients`] hands the gradients to Burn as
-//! [`GradientsParams`] instead (the tests use it against Burn's autodiff). A batch is split into fixed chunks of [`CHUNK`] samples that
-//! run in parallel and are summed in chunk order, so results do not depend on the thread count.
-//! The tests check loss and gradients against Burn's autodiff.
+//! [`GradientsParams`] instead (the tests use it against Burn's autodiff). A batch is split into
+//! fixed chunks of [`CHUNK`] samples that run in parallel and are summed in chunk order, so
+//! results do not depend on the thread count. The tests check loss and gradients against Burn's autodiff.
 
 use burn::optim::GradientsParams;
 use burn::prelude::*;
@@ -447,19 +447,10 @@ impl Backprop {
         (loss, params)
     }
 
-    /// Packs `model`'s current parameters (the network this was built for) for
-    /// [`Backprop::train_step`].
-    ///
-    /// # Panics
-    /// If `model` is not the network this was built for.
-    pub fn load(&mut self, model: &Model) {
-        self.net.reload(model);
-    }
-
     /// One training step on the packed parameters: the mean loss of the batch `rows` of
     /// normalised `x` (`[n, beams]`) and `y` (`[n, outputs]`) before the step, then one `optim`
     /// step with learning rate `lr` along its gradients. The parameters start as those given to
-    /// [`Backprop::new`] or [`Backprop::load`]; [`Backprop::write_to`] reads them out.
+    /// [`Backprop::new`]; [`Backprop::write_to`] reads them out.
     ///
     /// # Panics
     /// If `rows` is empty.
