@@ -9,17 +9,11 @@ if [ ! -x .venv/bin/python ] || ! cmp -s tests/requirements.txt .venv/requiremen
     cp tests/requirements.txt .venv/requirements.txt
 fi
 export RACELOOP_PYTHON="$PWD/.venv/bin/python"
-cargo test --workspace --no-default-features "$@"
+# One build serves every test: the window (the default `gui` feature) and Burn's wgpu backend
+# (`--device wgpu`) are compiled in, so Bevy and Burn are each built once, with one feature set.
+# The window test runs the real window under Xvfb and the wgpu test trains on any Vulkan driver
+# (Mesa's software lavapipe in CI); each is skipped with a message where `xvfb-run` or a Vulkan
+# driver is missing (`apt-get install xvfb mesa-vulkan-drivers`; .ci/run installs them).
+cargo test --workspace --features wgpu "$@"
 # The test that starts a real MLflow server (ignored by plain `cargo test`).
-cargo test --no-default-features --test tracking -- --ignored
-# `--device wgpu`: a short training on Burn's wgpu backend against the CPU's losses, on any
-# Vulkan driver (Mesa's software lavapipe in CI, `mesa-vulkan-drivers`).
-if [ -n "${RACELOOP_REQUIRE_WINDOW_TEST:-}" ] || ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1; then
-    cargo test -p raceloop-learn --features wgpu --test wgpu -- --nocapture
-else
-    echo "skipped: the wgpu training test (no Vulkan driver; install mesa-vulkan-drivers)"
-fi
-# The window (the default `gui` feature): its logic tests, and the real window under Xvfb
-# (skipped with a message where `xvfb-run` is not installed; .ci/run installs it).
-cargo test --bin raceloop view::
-cargo test --test window
+cargo test --features wgpu --test tracking -- --ignored
