@@ -150,7 +150,8 @@ fn layer_backward(
             m: layer.depth,
             k: rows,
             n: layer.padded,
-            live: layer.padded,
+            // The padding columns' gradients are 0 (so are `dz`'s): they are left as they are.
+            live: layer.width,
             c_row: layer.padded,
             init: Init::Add,
         },
@@ -169,7 +170,7 @@ fn layer_backward(
             m: rows,
             k: layer.width,
             n: depth,
-            live: depth,
+            live: layer.depth,
             c_row: depth,
             init: Init::Zero,
         },

@@ -608,6 +608,8 @@ mod avx2 {
 
     /// [`super::gemm`] in register-blocked tiles of up to [`ROWS`] rows × 16 columns, with the
     /// same fused multiply-adds in the same order as the AVX-512 kernel (bit-identical output).
+    /// A 16-column block whose second half lies wholly past `live` (the padding of a 24-, 36- or
+    /// 100-wide layer) runs as 8 columns.
     ///
     /// # Safety
     /// The CPU must support AVX2 and FMA, and the slices must hold the shapes (asserted by the
@@ -616,24 +618,38 @@ mod avx2 {
     pub(super) unsafe fn gemm(g: &Gemm, c: &mut [f32]) {
         let mut col = 0;
         while col < g.n {
-            let mut row = 0;
-            while row + ROWS <= g.m {
-                // SAFETY: as for this function.
-                unsafe { tile::<ROWS>(g, c, col, row) };
-                row += ROWS;
-            }
             // SAFETY (each): as for this function.
             unsafe {
-                match g.m - row {
-                    5 => tile::<5>(g, c, col, row),
-                    4 => tile::<4>(g, c, col, row),
-                    3 => tile::<3>(g, c, col, row),
-                    2 => tile::<2>(g, c, col, row),
-                    1 => tile::<1>(g, c, col, row),
-                    _ => {}
+                if g.live > col + 8 {
+                    block::<2>(g, c, col);
+                } else {
+                    block::<1>(g, c, col);
                 }
             }
             col += LANES;
+        }
+    }
+
+    /// The 16-column block at `col`, its first `H` halves of 8 columns, down all rows.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn block<const H: usize>(g: &Gemm, c: &mut [f32], col: usize) {
+        let mut row = 0;
+        while row + ROWS <= g.m {
+            // SAFETY: as for `gemm`.
+            unsafe { tile::<ROWS, H>(g, c, col, row) };
+            row += ROWS;
+        }
+        // SAFETY (each): as for `gemm`.
+        unsafe {
+            match g.m - row {
+                5 => tile::<5, H>(g, c, col, row),
+                4 => tile::<4, H>(g, c, col, row),
+                3 => tile::<3, H>(g, c, col, row),
+                2 => tile::<2, H>(g, c, col, row),
+                1 => tile::<1, H>(g, c, col, row),
+                _ => {}
+            }
         }
     }
 
@@ -649,13 +665,18 @@ mod avx2 {
 
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    unsafe fn tile<const R: usize>(g: &Gemm, c: &mut [f32], col: usize, row: usize) {
-        let masks = [mask(g, col, 0), mask(g, col, 1)];
+    unsafe fn tile<const R: usize, const H: usize>(
+        g: &Gemm,
+        c: &mut [f32],
+        col: usize,
+        row: usize,
+    ) {
+        let masks: [(__m256i, bool); H] = std::array::from_fn(|h| mask(g, col, h));
         unsafe {
             let b = g.b.as_ptr().add(col);
             let a = g.a.as_ptr().add(row * g.a_row);
             let out = c.as_mut_ptr().add(row * g.c_row + col);
-            let mut acc = [[_mm256_setzero_ps(); 2]; R];
+            let mut acc = [[_mm256_setzero_ps(); H]; R];
             match g.init {
                 Init::Bias(bias) => {
                     for (h, a) in acc[0].iter_mut().enumerate() {
@@ -678,12 +699,13 @@ mod avx2 {
             }
             for j in 0..g.k {
                 let bj = b.add(j * g.b_row);
-                let bv = [_mm256_loadu_ps(bj), _mm256_loadu_ps(bj.add(8))];
+                let bv: [__m256; H] = std::array::from_fn(|h| _mm256_loadu_ps(bj.add(h * 8)));
                 let aj = a.add(j * g.a_col);
                 for (r, acc) in acc.iter_mut().enumerate() {
                     let x = _mm256_set1_ps(*aj.add(r * g.a_row));
-                    acc[0] = _mm256_fmadd_ps(x, bv[0], acc[0]);
-                    acc[1] = _mm256_fmadd_ps(x, bv[1], acc[1]);
+                    for h in 0..H {
+                        acc[h] = _mm256_fmadd_ps(x, bv[h], acc[h]);
+                    }
                 }
             }
             for (r, acc) in acc.iter().enumerate() {
@@ -802,9 +824,12 @@ pub(crate) mod tests {
         for m in 1..=26 {
             for vectors in 1..=5 {
                 let (k, n) = (7, vectors * LANES);
-                let live = n - 3;
                 let (a, b, bias, start) = (draw(m * k), draw(k * n), draw(n), draw(m * n));
-                for init in 0..3 {
+                // The last block full but for 3 columns, half full, and 3 columns wide.
+                for (live, init) in [n - 3, n - 8, n - 13]
+                    .into_iter()
+                    .flat_map(|live| (0..3).map(move |init| (live, init)))
+                {
                     let g = Gemm {
                         a: &a,
                         a_row: k,
@@ -843,7 +868,7 @@ pub(crate) mod tests {
                                 }
                                 assert!(
                                     (f64::from(got) - want).abs() < 1e-5,
-                                    "{kernel} m {m} n {n} init {init} ({i}, {j}): {got} vs {want}"
+                                    "{kernel} m {m} n {n} live {live} init {init} ({i}, {j}): {got} vs {want}"
                                 );
                             }
                         }
@@ -851,7 +876,7 @@ pub(crate) mod tests {
                             match &first {
                                 Some(other) => assert_eq!(
                                     other, &c,
-                                    "AVX kernels are bit-identical (m {m}, n {n})"
+                                    "AVX kernels are bit-identical (m {m}, n {n}, live {live})"
                                 ),
                                 None => first = Some(c),
                             }
