@@ -6,8 +6,9 @@
 mod common;
 
 use std::ffi::OsStr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
@@ -399,6 +400,9 @@ fn runs_reach_an_mlflow_server_through_rest() {
         ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
+        // Its own process group, so that its uvicorn and job-queue (huey) workers are stopped
+        // with it: killing the `mlflow server` process alone left them running.
+        .process_group(0)
         .spawn()
         .unwrap();
     let uri = format!("http://127.0.0.1:{port}");
@@ -440,7 +444,20 @@ fn runs_reach_an_mlflow_server_through_rest() {
         assert!(has_artifact(child, "config.ron") && has_artifact(child, "summary.json"));
         served_experiments(&dir, &uri, runs.len());
     });
-    let _ = server.kill();
+    let group = format!("-{}", server.id());
+    let kill = |signal: &str| {
+        let args = [signal, "--", &group];
+        let _ = Command::new("kill")
+            .args(args)
+            .stderr(Stdio::null())
+            .status();
+    };
+    kill("-TERM");
+    let t0 = std::time::Instant::now();
+    while server.try_wait().ok().flatten().is_none() && t0.elapsed().as_secs() < 10 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    kill("-KILL");
     let _ = server.wait();
     result.unwrap();
     std::fs::remove_dir_all(&dir).unwrap();

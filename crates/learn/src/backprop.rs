@@ -30,6 +30,9 @@ use crate::packed::{Activation, Gemm, Init, Layer, Origin, PackedNet, Parameter,
 /// Samples per parallel work item.
 pub const CHUNK: usize = 32;
 
+/// Values per parallel work item when the chunks' gradients are summed.
+const SPAN: usize = 16_384;
+
 /// Gradients of one layer in its packed layout.
 #[derive(Clone, Debug)]
 struct LayerGrads {
@@ -86,21 +89,26 @@ impl Scratch {
 }
 
 /// Writes the packed weights of each layer transposed into `out`: `[width, depth rounded up to
-/// 16]` per layer (layers in parallel; each output row is written contiguously).
+/// 16]` per layer. Blocks of 8 output rows run in parallel; each reads 8 adjacent weights of a
+/// packed row at a time rather than one weight per cache line.
 fn transpose(net: &PackedNet, out: &mut Vec<Vec<f32>>) {
+    const BLOCK: usize = 8;
     out.resize(net.layers.len(), Vec::new());
-    net.layers
-        .par_iter()
-        .zip(out.par_iter_mut())
-        .for_each(|(l, t)| {
-            let depth = l.depth.next_multiple_of(16);
-            t.resize(l.width * depth, 0.0);
-            for (c, row) in t.chunks_exact_mut(depth).enumerate() {
-                for (j, w) in row[..l.depth].iter_mut().enumerate() {
-                    *w = l.weights[j * l.padded + c];
+    for (l, t) in net.layers.iter().zip(out.iter_mut()) {
+        let depth = l.depth.next_multiple_of(16);
+        t.resize(l.width * depth, 0.0);
+        t.par_chunks_mut(BLOCK * depth)
+            .enumerate()
+            .for_each(|(b, rows)| {
+                let first = b * BLOCK;
+                for (j, packed) in l.weights.chunks_exact(l.padded).enumerate() {
+                    let packed = &packed[first..first + rows.len() / depth];
+                    for (c, &w) in packed.iter().enumerate() {
+                        rows[c * depth + j] = w;
+                    }
                 }
-            }
-        });
+            });
+    }
 }
 
 /// `dz[rows, padded] = dy[rows, width] ⊙ (y > 0)`, the gradient through a ReLU.
@@ -386,14 +394,22 @@ impl Backprop {
             });
         let (first, rest) = self.workers.split_at_mut(1);
         let total = &mut first[0];
-        for w in &rest[..chunks - 1] {
+        let rest = &rest[..chunks - 1];
+        for w in rest {
             total.loss += w.loss;
-            for (sum, g) in total.grads.iter_mut().zip(&w.grads) {
-                sum.weights
-                    .iter_mut()
-                    .zip(&g.weights)
-                    .for_each(|(a, b)| *a += b);
-                sum.bias.iter_mut().zip(&g.bias).for_each(|(a, b)| *a += b);
+        }
+        // Each sum runs in chunk order; values are independent, so spans can run in parallel.
+        for (l, sum) in total.grads.iter_mut().enumerate() {
+            for (p, sum) in [&mut sum.weights, &mut sum.bias].into_iter().enumerate() {
+                sum.par_chunks_mut(SPAN).enumerate().for_each(|(i, span)| {
+                    for w in rest {
+                        let g = &w.grads[l];
+                        let part = if p == 0 { &g.weights } else { &g.bias };
+                        span.iter_mut()
+                            .zip(&part[i * SPAN..])
+                            .for_each(|(a, b)| *a += b);
+                    }
+                });
             }
         }
         total.loss / f64::from(count)
