@@ -398,8 +398,8 @@ fn runs_reach_an_mlflow_server_through_rest() {
             "--workers",
             "1",
         ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         // Its own process group, so that its uvicorn and job-queue (huey) workers are stopped
         // with it: killing the `mlflow server` process alone left them running.
         .process_group(0)

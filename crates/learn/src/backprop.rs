@@ -398,19 +398,19 @@ impl Backprop {
         for w in rest {
             total.loss += w.loss;
         }
-        // Each sum runs in chunk order; values are independent, so spans can run in parallel.
+        // Each value is summed in chunk order; values are independent, so spans run in parallel.
+        let add = |sum: &mut [f32], part: &(dyn Fn(&Worker) -> &[f32] + Sync)| {
+            sum.par_chunks_mut(SPAN).enumerate().for_each(|(i, span)| {
+                for w in rest {
+                    span.iter_mut()
+                        .zip(&part(w)[i * SPAN..])
+                        .for_each(|(a, b)| *a += b);
+                }
+            });
+        };
         for (l, sum) in total.grads.iter_mut().enumerate() {
-            for (p, sum) in [&mut sum.weights, &mut sum.bias].into_iter().enumerate() {
-                sum.par_chunks_mut(SPAN).enumerate().for_each(|(i, span)| {
-                    for w in rest {
-                        let g = &w.grads[l];
-                        let part = if p == 0 { &g.weights } else { &g.bias };
-                        span.iter_mut()
-                            .zip(&part[i * SPAN..])
-                            .for_each(|(a, b)| *a += b);
-                    }
-                });
-            }
+            add(&mut sum.weights, &|w| &w.grads[l].weights);
+            add(&mut sum.bias, &|w| &w.grads[l].bias);
         }
         total.loss / f64::from(count)
     }
