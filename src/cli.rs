@@ -464,6 +464,11 @@ pub struct BenchTrainArgs {
     /// this run, and prints the ratio.
     #[arg(long, value_name = "PYTHON")]
     pub pytorch: Option<PathBuf>,
+    /// Measurement rounds, interleaved: each round times raceloop (and PyTorch with
+    /// `--pytorch`) again; the per-round ratios and their median are printed. On a noisy
+    /// machine, compare within a round.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub rounds: u32,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -481,6 +486,10 @@ pub struct BenchInferArgs {
     /// PyTorch (benches/pytorch_reference.py, one thread) in this run, and prints the ratio.
     #[arg(long, value_name = "PYTHON")]
     pub pytorch: Option<PathBuf>,
+    /// Measurement rounds, interleaved: each round times every path (and PyTorch with
+    /// `--pytorch`) again; the per-round ratios and their median are printed.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub rounds: u32,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -15,8 +15,11 @@ struct TrainBench {
     batch_size: usize,
     threads: usize,
     samples: usize,
+    /// Timed epochs per round (each round also has a warm-up epoch).
     timed_epochs: usize,
+    /// The median over the rounds of each round's median epoch, samples/s.
     samples_per_s: f64,
+    /// The slowest and fastest timed epoch of all rounds.
     samples_per_s_min: f64,
     samples_per_s_max: f64,
     /// The default path on this CPU (`RACELOOP_KERNEL` forces one).
@@ -31,8 +34,39 @@ struct TrainBench {
     dataset_train_samples: Option<usize>,
     /// `dataset_train_samples / samples_per_s`: an estimate of the training part of an epoch, s.
     estimated_train_epoch_s: Option<f64>,
-    /// PyTorch on the same network and data sizes in this run (`--pytorch`).
+    /// PyTorch on the same network and data sizes in this run (`--pytorch`), its last round.
     pytorch_same_run: Option<PytorchRun>,
+    /// Each interleaved round (`--rounds`).
+    rounds: Vec<TrainRound>,
+    /// The median over the rounds of raceloop's samples/s ÷ PyTorch's, default (foreach) and
+    /// fused AdamW.
+    speedup_over_pytorch: Option<f64>,
+    speedup_over_pytorch_fused: Option<f64>,
+}
+
+/// One round of `bench train`: raceloop's epochs, then PyTorch's.
+#[derive(Debug, Serialize)]
+struct TrainRound {
+    /// raceloop's median samples/s over the round's timed epochs.
+    samples_per_s: f64,
+    /// PyTorch's samples/s with its default (foreach) AdamW and with the fused one.
+    pytorch_samples_per_s: Option<f64>,
+    pytorch_fused_samples_per_s: Option<f64>,
+}
+
+impl TrainRound {
+    fn ratios(&self) -> Option<(f64, f64)> {
+        Some((
+            self.samples_per_s / self.pytorch_samples_per_s?,
+            self.samples_per_s / self.pytorch_fused_samples_per_s?,
+        ))
+    }
+}
+
+/// The median of `values` (sorted here), NaN when empty.
+fn median_of(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    median(&values)
 }
 
 /// Training samples/s of each epoch after the first (warm-up), sorted.
@@ -126,8 +160,13 @@ fn field(v: &Option<serde_json::Value>, key: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// The median of `sorted` (the mean of the middle two for an even count), NaN when empty.
 fn median(sorted: &[f64]) -> f64 {
-    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
 }
 
 /// `raceloop bench train`: training samples/s after a warm-up epoch.
@@ -167,8 +206,52 @@ pub fn train(args: &BenchTrainArgs) -> Result<()> {
         Backward::Packed(k) => format!("packed backward pass, {k} kernel, packed AdamW"),
         Backward::BurnAutodiff => "Burn's autodiff and AdamW".to_string(),
     };
-    let timed = epoch_throughputs(&ds, &model, &cfg, backward)?;
-    let sps = median(&timed);
+    anyhow::ensure!(
+        args.pytorch.is_none() || model.architecture == raceloop_learn::Architecture::TinyLidarNet,
+        "--pytorch builds Tiny Lidar Net only; drop it or --arch mlp"
+    );
+    let mut rounds = Vec::new();
+    let mut timed = Vec::new();
+    let mut pytorch = None;
+    for _ in 0..args.rounds {
+        let epochs = epoch_throughputs(&ds, &model, &cfg, backward)?;
+        let samples_per_s = median(&epochs);
+        timed.extend(epochs);
+        let run = match &args.pytorch {
+            Some(python) => Some(pytorch_reference(
+                python,
+                &[
+                    "train".into(),
+                    format!("--samples={}", args.samples),
+                    format!("--epochs={}", args.epochs),
+                    format!("--threads={}", rayon::current_num_threads()),
+                    format!("--outputs={}", model.outputs),
+                ],
+            )?),
+            None => None,
+        };
+        rounds.push(TrainRound {
+            samples_per_s,
+            pytorch_samples_per_s: run.as_ref().map(|t| field(&t.train, "samples_per_s")),
+            pytorch_fused_samples_per_s: run
+                .as_ref()
+                .map(|t| field(&t.train_fused, "samples_per_s")),
+        });
+        if run.is_some() {
+            pytorch = run;
+        }
+    }
+    timed.sort_by(f64::total_cmp);
+    let sps = median_of(rounds.iter().map(|r| r.samples_per_s).collect());
+    let ratios: Vec<(f64, f64)> = rounds.iter().filter_map(TrainRound::ratios).collect();
+    let (speedup_over_pytorch, speedup_over_pytorch_fused) = if ratios.is_empty() {
+        (None, None)
+    } else {
+        (
+            Some(median_of(ratios.iter().map(|r| r.0).collect())),
+            Some(median_of(ratios.iter().map(|r| r.1).collect())),
+        )
+    };
     let mut paths = Vec::new();
     if args.all_paths {
         use raceloop_learn::kernel::Kernel;
@@ -202,23 +285,6 @@ pub fn train(args: &BenchTrainArgs) -> Result<()> {
     } else {
         burn
     };
-    anyhow::ensure!(
-        args.pytorch.is_none() || model.architecture == raceloop_learn::Architecture::TinyLidarNet,
-        "--pytorch builds Tiny Lidar Net only; drop it or --arch mlp"
-    );
-    let pytorch = match &args.pytorch {
-        Some(python) => Some(pytorch_reference(
-            python,
-            &[
-                "train".into(),
-                format!("--samples={}", args.samples),
-                format!("--epochs={}", args.epochs),
-                format!("--threads={}", rayon::current_num_threads()),
-                format!("--outputs={}", model.outputs),
-            ],
-        )?),
-        None => None,
-    };
     let dataset_train_samples = match &args.dataset {
         Some(d) => Some(raceloop_files::read_json::<Stats>(&d.join("stats.json"))?.train_samples),
         None => None,
@@ -228,7 +294,7 @@ pub fn train(args: &BenchTrainArgs) -> Result<()> {
         batch_size: args.batch_size,
         threads: rayon::current_num_threads(),
         samples: args.samples,
-        timed_epochs: timed.len(),
+        timed_epochs: timed.len() / rounds.len(),
         samples_per_s: sps,
         samples_per_s_min: timed.first().copied().unwrap_or(f64::NAN),
         samples_per_s_max: timed.last().copied().unwrap_or(f64::NAN),
@@ -241,14 +307,26 @@ pub fn train(args: &BenchTrainArgs) -> Result<()> {
         estimated_train_epoch_s: dataset_train_samples.map(|n| n as f64 / sps),
         dataset_train_samples,
         pytorch_same_run: pytorch,
+        rounds,
+        speedup_over_pytorch,
+        speedup_over_pytorch_fused,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
         println!(
             "bench train: {} batch {} on {} threads, {} synthetic samples, median of {} epochs \
-             after a warm-up epoch ({})",
-            r.architecture, r.batch_size, r.threads, r.samples, r.timed_epochs, r.path
+             after a warm-up epoch{} ({})",
+            r.architecture,
+            r.batch_size,
+            r.threads,
+            r.samples,
+            r.timed_epochs,
+            match r.rounds.len() {
+                1 => String::new(),
+                n => format!(", median of {n} rounds"),
+            },
+            r.path
         );
         let features: Vec<String> = r
             .cpu_features
@@ -264,20 +342,38 @@ pub fn train(args: &BenchTrainArgs) -> Result<()> {
         for (path, rate) in &r.paths {
             println!("  path {path:<9} {rate:>8.0} samples/s");
         }
-        if let Some(t) = &r.pytorch_same_run {
-            let (plain, fused) = (
-                field(&t.train, "samples_per_s"),
-                field(&t.train_fused, "samples_per_s"),
-            );
+        if let (Some(t), Some(x), Some(fused)) = (
+            &r.pytorch_same_run,
+            r.speedup_over_pytorch,
+            r.speedup_over_pytorch_fused,
+        ) {
             println!(
-                "  PyTorch {} ({}, {} threads), this run: {plain:.0} samples/s ({fused:.0} with \
-                 fused AdamW): raceloop {:.2}x ({:.2}x)",
-                t.torch,
-                t.cpu_capability,
-                t.threads,
-                r.samples_per_s / plain,
-                r.samples_per_s / fused
+                "  PyTorch {} ({}, {} threads) in this run, interleaved with raceloop:",
+                t.torch, t.cpu_capability, t.threads
             );
+            for (i, round) in r.rounds.iter().enumerate() {
+                let (plain, fused) = round.ratios().unwrap_or((f64::NAN, f64::NAN));
+                println!(
+                    "    round {}: raceloop {:.0} samples/s, PyTorch {:.0} ({:.0} with fused \
+                     AdamW): raceloop {plain:.2}x ({fused:.2}x)",
+                    i + 1,
+                    round.samples_per_s,
+                    round.pytorch_samples_per_s.unwrap_or(f64::NAN),
+                    round.pytorch_fused_samples_per_s.unwrap_or(f64::NAN),
+                );
+            }
+            println!(
+                "    median over {} round(s): raceloop {x:.2}x PyTorch ({fused:.2}x with fused \
+                 AdamW)",
+                r.rounds.len()
+            );
+        } else if r.rounds.len() > 1 {
+            let each: Vec<String> = r
+                .rounds
+                .iter()
+                .map(|round| format!("{:.0}", round.samples_per_s))
+                .collect();
+            println!("  rounds: {} samples/s", each.join(", "));
         }
         if let (Some(b), Some(x)) = (r.burn_autodiff_samples_per_s, r.speedup_over_burn_autodiff)
             && r.paths.is_empty()
@@ -319,9 +415,33 @@ struct InferBench {
     paths: Vec<InferPath>,
     /// Reference figures measured on another machine (AMD EPYC with AVX-512), not in this run.
     pytorch_us_other_machine: f64,
-    /// PyTorch on the same network in this run (`--pytorch`).
+    /// PyTorch on the same network in this run (`--pytorch`), its last round.
     pytorch_same_run: Option<PytorchRun>,
     tflite_xnnpack_us_other_machine: f64,
+    /// Each interleaved round (`--rounds`).
+    rounds: Vec<InferRound>,
+}
+
+/// One round of `bench infer`: every path, then PyTorch.
+#[derive(Debug, Serialize)]
+struct InferRound {
+    /// Each path's median latency, µs.
+    median_us: Vec<(String, f64)>,
+    #[serde(skip)]
+    mean_us: Vec<f64>,
+    #[serde(skip)]
+    p99_us: Vec<f64>,
+    /// PyTorch's median latency, µs.
+    pytorch_median_us: Option<f64>,
+}
+
+impl InferRound {
+    fn median(&self, kernel: &str) -> f64 {
+        self.median_us
+            .iter()
+            .find(|(k, _)| k == kernel)
+            .map_or(f64::NAN, |(_, us)| *us)
+    }
 }
 
 /// Median, mean and 99th percentile of `calls` timed calls of `f`, µs.
@@ -363,7 +483,7 @@ pub fn infer(args: &BenchInferArgs) -> Result<()> {
         .collect();
     let flop_per_scan = policy.flop();
     let mut reference = policy.clone().with_kernel(Kernel::Burn);
-    let mut paths = Vec::new();
+    let mut candidates = Vec::new();
     for kernel in Kernel::available() {
         let mut p = policy.clone().with_kernel(kernel);
         let max_abs_diff_to_burn = scans
@@ -373,23 +493,7 @@ pub fn infer(args: &BenchInferArgs) -> Result<()> {
                 f64::from((a.0 - b.0).abs().max((a.1 - b.1).abs()))
             })
             .fold(0.0, f64::max);
-        let scan = &scans[0];
-        let calls = if kernel == Kernel::Burn || kernel == Kernel::Portable {
-            args.calls.min(2000)
-        } else {
-            args.calls
-        };
-        let (median_us, mean_us, p99_us) = time_calls(calls, || {
-            std::hint::black_box(p.act(std::hint::black_box(scan)));
-        });
-        paths.push(InferPath {
-            kernel: kernel.name().into(),
-            median_us,
-            mean_us,
-            p99_us,
-            gflop_per_s: flop_per_scan as f64 / median_us / 1e3,
-            max_abs_diff_to_burn,
-        });
+        candidates.push((kernel, p, max_abs_diff_to_burn));
     }
     anyhow::ensure!(
         args.pytorch.is_none()
@@ -397,18 +501,62 @@ pub fn infer(args: &BenchInferArgs) -> Result<()> {
         "--pytorch builds Tiny Lidar Net only, and {} is another network",
         args.model.display()
     );
-    let pytorch = match &args.pytorch {
-        Some(python) => Some(pytorch_reference(
-            python,
-            &[
-                "infer".into(),
-                format!("--calls={}", args.calls),
-                "--threads=1".into(),
-                format!("--outputs={}", policy.config().outputs),
-            ],
-        )?),
-        None => None,
-    };
+    let mut rounds: Vec<InferRound> = Vec::new();
+    let mut pytorch = None;
+    for _ in 0..args.rounds {
+        let mut times = Vec::new();
+        for (kernel, p, _) in &mut candidates {
+            let calls = if *kernel == Kernel::Burn || *kernel == Kernel::Portable {
+                args.calls.min(2000)
+            } else {
+                args.calls
+            };
+            let scan = &scans[0];
+            times.push(time_calls(calls, || {
+                std::hint::black_box(p.act(std::hint::black_box(scan)));
+            }));
+        }
+        let run = match &args.pytorch {
+            Some(python) => Some(pytorch_reference(
+                python,
+                &[
+                    "infer".into(),
+                    format!("--calls={}", args.calls),
+                    "--threads=1".into(),
+                    format!("--outputs={}", policy.config().outputs),
+                ],
+            )?),
+            None => None,
+        };
+        rounds.push(InferRound {
+            median_us: candidates
+                .iter()
+                .zip(&times)
+                .map(|((k, _, _), t)| (k.name().to_string(), t.0))
+                .collect(),
+            mean_us: times.iter().map(|t| t.1).collect(),
+            p99_us: times.iter().map(|t| t.2).collect(),
+            pytorch_median_us: run.as_ref().map(|t| field(&t.infer, "median_us")),
+        });
+        if run.is_some() {
+            pytorch = run;
+        }
+    }
+    let paths: Vec<InferPath> = candidates
+        .iter()
+        .enumerate()
+        .map(|(i, (kernel, _, diff))| {
+            let median_us = median_of(rounds.iter().map(|r| r.median_us[i].1).collect());
+            InferPath {
+                kernel: kernel.name().into(),
+                median_us,
+                mean_us: rounds.iter().map(|r| r.mean_us[i]).sum::<f64>() / rounds.len() as f64,
+                p99_us: rounds.iter().map(|r| r.p99_us[i]).fold(0.0, f64::max),
+                gflop_per_s: flop_per_scan as f64 / median_us / 1e3,
+                max_abs_diff_to_burn: *diff,
+            }
+        })
+        .collect();
     let r = InferBench {
         pytorch_same_run: pytorch,
         model: args.model.display().to_string(),
@@ -419,6 +567,7 @@ pub fn infer(args: &BenchInferArgs) -> Result<()> {
         paths,
         pytorch_us_other_machine: 117.0,
         tflite_xnnpack_us_other_machine: 30.0,
+        rounds,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
@@ -461,20 +610,40 @@ pub fn infer(args: &BenchInferArgs) -> Result<()> {
         );
     }
     if let Some(t) = &r.pytorch_same_run {
-        let us = field(&t.infer, "median_us");
-        let chosen = r
-            .paths
-            .iter()
-            .find(|p| p.kernel == r.chosen)
-            .map_or(f64::NAN, |p| p.median_us);
         println!(
-            "  PyTorch {} ({}, 1 thread), this run: {us:.1} µs median: `{}` {:.2}x faster, \
-             Burn {:.2}x",
-            t.torch,
-            t.cpu_capability,
+            "  PyTorch {} ({}, 1 thread) in this run, interleaved with raceloop:",
+            t.torch, t.cpu_capability
+        );
+    }
+    if r.pytorch_same_run.is_some() || r.rounds.len() > 1 {
+        let (mut vs_burn, mut vs_pytorch) = (Vec::new(), Vec::new());
+        for (i, round) in r.rounds.iter().enumerate() {
+            let (chosen, burn) = (round.median(&r.chosen), round.median("burn"));
+            vs_burn.push(burn / chosen);
+            let pytorch = match round.pytorch_median_us {
+                Some(us) => {
+                    vs_pytorch.push(us / chosen);
+                    format!(", PyTorch {us:.1} µs: {:.2}x", us / chosen)
+                }
+                None => String::new(),
+            };
+            println!(
+                "    round {}: `{}` {chosen:.1} µs, Burn {burn:.1} µs: {:.2}x{pytorch}",
+                i + 1,
+                r.chosen,
+                burn / chosen
+            );
+        }
+        let pytorch = if vs_pytorch.is_empty() {
+            String::new()
+        } else {
+            format!(", {:.2}x PyTorch", median_of(vs_pytorch))
+        };
+        println!(
+            "    median over {} round(s): `{}` {:.2}x Burn{pytorch}",
+            r.rounds.len(),
             r.chosen,
-            us / chosen,
-            us / burn
+            median_of(vs_burn)
         );
     }
     println!(
@@ -482,4 +651,17 @@ pub fn infer(args: &BenchInferArgs) -> Result<()> {
          PyTorch 117 µs, TFLite/XNNPACK 30 µs"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_of_odd_and_even_counts() {
+        assert_eq!(median(&[1.0, 2.0, 9.0]), 2.0);
+        assert_eq!(median(&[1.0, 2.0, 4.0, 9.0]), 3.0);
+        assert!(median(&[]).is_nan());
+        assert_eq!(median_of(vec![3.0, 1.0]), 2.0);
+    }
 }

@@ -10,6 +10,9 @@
 
 use rayon::prelude::*;
 
+use crate::kernel::Kernel;
+use crate::packed::widened;
+
 /// Elements per parallel work item.
 const SPAN: usize = 8192;
 
@@ -41,18 +44,24 @@ impl AdamW {
         }
     }
 
-    /// One step with learning rate `lr` over `params`, pairs of a parameter slice and its
-    /// gradient of the same length, in the same order and sizes at every step:
+    /// One step with learning rate `lr` over `params`: each parameter slice with the parts of its
+    /// gradient, which are summed in the order given (`((g₀ + g₁) + g₂) + …`, the same values as
+    /// summing them first), in the same order and sizes at every step:
     ///
     /// `m ← β1·m + (1−β1)·g`, `v ← β2·v + (1−β2)·g²`,
     /// `p ← p·(1 − lr·λ) − lr · (m / (1−β1ᵗ)) / (√(v / (1−β2ᵗ)) + ε)`.
     ///
+    /// All slices are updated in one parallel pass. With an AVX `kernel` the update is compiled
+    /// for AVX2 (8 lanes; the same operations, so the same results).
+    ///
     /// # Panics
-    /// If a parameter and its gradient differ in length, or the slices change between steps.
+    /// If a parameter has no gradient part or one of another length, or the slices change
+    /// between steps.
     pub fn step<'a>(
         &mut self,
         lr: f64,
-        params: impl IntoIterator<Item = (&'a mut [f32], &'a [f32])>,
+        kernel: Kernel,
+        params: impl IntoIterator<Item = (&'a mut [f32], Vec<&'a [f32]>)>,
     ) {
         self.time += 1;
         let first = self.time == 1;
@@ -74,26 +83,42 @@ impl AdamW {
             (false, true) => update::<false, true>,
             (false, false) => update::<false, false>,
         };
-        let mut slot = 0;
-        for (p, g) in params {
-            assert_eq!(p.len(), g.len(), "a parameter and its gradient");
-            if first {
-                self.moments.push((vec![0.0; p.len()], vec![0.0; p.len()]));
-            }
-            let (m, v) = &mut self.moments[slot];
-            assert_eq!(m.len(), p.len(), "the same parameters at every step");
-            slot += 1;
-            p.par_chunks_mut(SPAN)
-                .zip(g.par_chunks(SPAN))
-                .zip(m.par_chunks_mut(SPAN))
-                .zip(v.par_chunks_mut(SPAN))
-                .for_each(|(((p, g), m), v)| update(p, g, m, v, k));
+        let params: Vec<_> = params.into_iter().collect();
+        if first {
+            self.moments = params
+                .iter()
+                .map(|(p, _)| (vec![0.0; p.len()], vec![0.0; p.len()]))
+                .collect();
         }
         assert_eq!(
-            slot,
+            params.len(),
             self.moments.len(),
             "the same parameters at every step"
         );
+        let mut spans = Vec::new();
+        for ((p, parts), (m, v)) in params.into_iter().zip(&mut self.moments) {
+            assert_eq!(m.len(), p.len(), "the same parameters at every step");
+            assert!(
+                !parts.is_empty() && parts.iter().all(|g| g.len() == p.len()),
+                "a parameter and its gradient"
+            );
+            for (i, ((p, m), v)) in p
+                .chunks_mut(SPAN)
+                .zip(m.chunks_mut(SPAN))
+                .zip(v.chunks_mut(SPAN))
+                .enumerate()
+            {
+                let grads: Vec<&[f32]> = parts.iter().map(|g| &g[i * SPAN..][..p.len()]).collect();
+                spans.push((p, grads, m, v));
+            }
+        }
+        spans.into_par_iter().for_each(|(p, grads, m, v)| {
+            widened(
+                kernel,
+                #[inline(always)]
+                || update(p, &grads, m, v, k),
+            )
+        });
     }
 }
 
@@ -114,27 +139,47 @@ struct Coefficients {
     lr: f32,
 }
 
-/// One step over a span; `FIRST` and `DECAY` are compile-time so that the loop has no branch
-/// and vectorises.
+/// Values whose gradient parts are summed at a time.
+const BLOCK: usize = 256;
+
+/// One step over a span whose gradient is the sum of `grads`; `FIRST` and `DECAY` are
+/// compile-time so that the loops have no branch and vectorise.
+#[inline(always)]
 fn update<const FIRST: bool, const DECAY: bool>(
     p: &mut [f32],
-    g: &[f32],
+    grads: &[&[f32]],
     m: &mut [f32],
     v: &mut [f32],
     k: Coefficients,
 ) {
-    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
-        if FIRST {
-            *m = g * k.f1;
-            *v = (g * g) * k.f2;
-        } else {
-            *m = *m * k.b1 + g * k.f1;
-            *v = *v * k.b2 + (g * g) * k.f2;
+    let mut sum = [0.0f32; BLOCK];
+    for (start, ((p, m), v)) in p
+        .chunks_mut(BLOCK)
+        .zip(m.chunks_mut(BLOCK))
+        .zip(v.chunks_mut(BLOCK))
+        .enumerate()
+        .map(|(b, x)| (b * BLOCK, x))
+    {
+        let g = &mut sum[..p.len()];
+        g.copy_from_slice(&grads[0][start..start + p.len()]);
+        for part in &grads[1..] {
+            for (g, x) in g.iter_mut().zip(&part[start..]) {
+                *g += x;
+            }
         }
-        let delta = (*m / k.c1) / ((*v / k.c2).sqrt() + k.eps);
-        if DECAY {
-            *p *= k.decay;
+        for (((p, &g), m), v) in p.iter_mut().zip(&*g).zip(m).zip(v) {
+            if FIRST {
+                *m = g * k.f1;
+                *v = (g * g) * k.f2;
+            } else {
+                *m = *m * k.b1 + g * k.f1;
+                *v = *v * k.b2 + (g * g) * k.f2;
+            }
+            let delta = (*m / k.c1) / ((*v / k.c2).sqrt() + k.eps);
+            if DECAY {
+                *p *= k.decay;
+            }
+            *p -= delta * k.lr;
         }
-        *p -= delta * k.lr;
     }
 }

@@ -18,8 +18,8 @@ pub mod error;
 pub mod kernel;
 pub mod loss;
 pub mod model;
-// The one module with `unsafe`: AVX-512 intrinsics behind run-time feature detection.
 pub mod onnx;
+// The one module with `unsafe`: AVX-512 and AVX2 intrinsics behind run-time feature detection.
 #[allow(unsafe_code)]
 pub mod packed;
 pub mod policy;

@@ -245,11 +245,13 @@ impl Layer {
     }
 
     /// `output[rows, width] = activation(input · weights + bias)`.
+    #[inline(always)]
     pub(crate) fn run(&self, input: &[f32], output: &mut [f32], kernel: Kernel) {
         self.run_rows(input, output, self.rows, kernel);
     }
 
     /// [`Layer::run`] for `rows` rows: a dense layer applied to `rows` inputs at once.
+    #[inline(always)]
     pub(crate) fn run_rows(&self, input: &[f32], output: &mut [f32], rows: usize, kernel: Kernel) {
         gemm(
             &Gemm {
@@ -355,6 +357,22 @@ pub(crate) fn gemm(g: &Gemm, c: &mut [f32], kernel: Kernel) {
         }
         out.copy_from_slice(&acc[..g.live]);
     }
+}
+
+/// Runs `f` compiled for AVX2 where `kernel` is an AVX one (and the CPU has AVX2), else as it
+/// is. The element-wise loops that `f` inlines then run on 8 lanes; the operations and their
+/// order stay the same, and so do the results.
+pub(crate) fn widened<R>(kernel: Kernel, f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if matches!(kernel, Kernel::Avx512 | Kernel::Avx2) && Kernel::Avx2.supported() {
+        #[target_feature(enable = "avx2")]
+        fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        // SAFETY: the CPU supports AVX2.
+        return unsafe { avx2(f) };
+    }
+    f()
 }
 
 /// A Tiny Lidar Net or MLP packed for single-scan CPU inference; see the module documentation.
@@ -609,13 +627,19 @@ mod avx2 {
     /// [`super::gemm`] in register-blocked tiles of up to [`ROWS`] rows × 16 columns, with the
     /// same fused multiply-adds in the same order as the AVX-512 kernel (bit-identical output).
     /// A 16-column block whose second half lies wholly past `live` (the padding of a 24-, 36- or
-    /// 100-wide layer) runs as 8 columns.
+    /// 100-wide layer) runs as 8 columns. A one-row product runs in wider tiles
+    /// ([`single_row`]).
     ///
     /// # Safety
     /// The CPU must support AVX2 and FMA, and the slices must hold the shapes (asserted by the
     /// caller).
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn gemm(g: &Gemm, c: &mut [f32]) {
+        if g.m == 1 {
+            // SAFETY: as for this function.
+            unsafe { single_row(g, c) };
+            return;
+        }
         let mut col = 0;
         while col < g.n {
             // SAFETY (each): as for this function.
@@ -627,6 +651,31 @@ mod avx2 {
                 }
             }
             col += LANES;
+        }
+    }
+
+    /// A one-row product (batch-1 dense layers) in tiles of up to 8 halves of 8 columns: 8
+    /// independent chains of multiply-adds rather than 2 keep both FMA units busy despite their
+    /// latency. Each column's multiply-adds and their order are those of [`block`].
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn single_row(g: &Gemm, c: &mut [f32]) {
+        let mut col = 0;
+        while col < g.live {
+            // SAFETY (each): as for `gemm`; the halves end before `n`, since `live ≤ n` and `n`
+            // is a multiple of 16.
+            unsafe {
+                match (g.live - col).div_ceil(8).min(8) {
+                    8 => tile::<1, 8>(g, c, col, 0),
+                    7 => tile::<1, 7>(g, c, col, 0),
+                    6 => tile::<1, 6>(g, c, col, 0),
+                    5 => tile::<1, 5>(g, c, col, 0),
+                    4 => tile::<1, 4>(g, c, col, 0),
+                    3 => tile::<1, 3>(g, c, col, 0),
+                    2 => tile::<1, 2>(g, c, col, 0),
+                    _ => tile::<1, 1>(g, c, col, 0),
+                }
+            }
+            col += 64;
         }
     }
 
@@ -822,7 +871,7 @@ pub(crate) mod tests {
             .filter(|k| k.supported())
             .collect();
         for m in 1..=26 {
-            for vectors in 1..=5 {
+            for vectors in 1..=9 {
                 let (k, n) = (7, vectors * LANES);
                 let (a, b, bias, start) = (draw(m * k), draw(k * n), draw(n), draw(m * n));
                 // The last block full but for 3 columns, half full, and 3 columns wide.
