@@ -30,9 +30,6 @@ use crate::packed::{Activation, Gemm, Init, Layer, Origin, PackedNet, Parameter,
 /// Samples per parallel work item.
 pub const CHUNK: usize = 32;
 
-/// Values per parallel work item when the chunks' gradients are summed.
-const SPAN: usize = 16_384;
-
 /// Gradients of one layer in its packed layout.
 #[derive(Clone, Debug)]
 struct LayerGrads {
@@ -325,14 +322,13 @@ fn chunk_gradients(
         } else {
             None
         };
-        let has_dx = dx.is_some();
         parameter_gradients(&layers[l], n, &s.dense[d], &s.dz, &mut grads[l], avx);
         if let Some(dx) = dx {
             let scratch = (&mut s.dz_t[..], &mut s.window[..]);
             dense_input_gradient(&layers[l], n, &s.dz, dx, scratch, avx);
-        }
-        if has_dx && l > convs {
-            relu_backward(&layers[l - 1], n, &s.dy, &s.dense[d], &mut s.dz);
+            if l > convs {
+                relu_backward(&layers[l - 1], n, &s.dy, &s.dense[d], &mut s.dz);
+            }
         }
     }
     if convs == 0 {
@@ -457,20 +453,14 @@ impl Backprop {
     /// Sums the gradients of the first `chunks` workers into the first, in chunk order.
     fn sum_gradients(&mut self, chunks: usize) {
         let (first, rest) = self.workers.split_at_mut(1);
-        let rest = &rest[..chunks - 1];
-        // Each value is summed in chunk order; values are independent, so spans run in parallel.
-        let add = |sum: &mut [f32], part: &(dyn Fn(&Worker) -> &[f32] + Sync)| {
-            sum.par_chunks_mut(SPAN).enumerate().for_each(|(i, span)| {
-                for w in rest {
-                    span.iter_mut()
-                        .zip(&part(w)[i * SPAN..])
-                        .for_each(|(a, b)| *a += b);
-                }
-            });
-        };
-        for (l, sum) in first[0].grads.iter_mut().enumerate() {
-            add(&mut sum.weights, &|w| &w.grads[l].weights);
-            add(&mut sum.bias, &|w| &w.grads[l].bias);
+        for w in &rest[..chunks - 1] {
+            for (sum, g) in first[0].grads.iter_mut().zip(&w.grads) {
+                sum.weights
+                    .iter_mut()
+                    .zip(&g.weights)
+                    .for_each(|(a, b)| *a += b);
+                sum.bias.iter_mut().zip(&g.bias).for_each(|(a, b)| *a += b);
+            }
         }
     }
 
