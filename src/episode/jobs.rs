@@ -112,7 +112,7 @@ pub fn run_jobs(
                 let (result, ran) = match job.dir.as_deref().and_then(finished_result) {
                     Some(done) => (Ok(done), false),
                     None if STOP_JOB.load(Ordering::Relaxed) => (Err(Interrupted.into()), false),
-                    None => (run_episode(job, driver(job), driver_name, &STOP), true),
+                    None => (run_episode(job, &|| driver(job), driver_name, &STOP), true),
                 };
                 EPISODES_DONE.fetch_add(1, Ordering::Relaxed);
                 if let Ok(r) = &result {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use bevy::ecs::schedule::SingleThreadedExecutor;
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
@@ -62,7 +62,11 @@ pub struct EpisodeJob {
     pub seed: u64,
     /// Where to write `simulation.mcap`, `config.ron` and `result.json`; `None` records nothing.
     pub dir: Option<PathBuf>,
-    /// What the MCAP keeps (every message, or a thin log if the goal is reached).
+    /// What the MCAP keeps. With [`Detail::Thin`], an episode that does not reach its goal runs
+    /// again with every message recorded ([`Detail::ALL`]), so that a failure keeps its full log
+    /// to replay: episodes are deterministic per seed, and the rerun must give the same result.
+    /// Building the full log of every episode in memory, to keep it only for the few that fail,
+    /// took a fifth of an evaluation, in its compression.
     pub detail: Detail,
 }
 
@@ -88,17 +92,83 @@ pub fn episode_app(track: Arc<Track>, config: SimConfig) -> App {
     app
 }
 
-/// Runs one episode to its end with `driver`, recording it if `job.dir` is set. Stops early
+/// Runs one episode to its end with a driver from `driver`, recording it if `job.dir` is set
+/// (twice for a failure with [`Detail::Thin`]: see [`EpisodeJob::detail`]). Stops early
 /// (removing its temporary files) when `stop` becomes true.
 ///
 /// # Errors
-/// [`Interrupted`], or I/O and MCAP errors naming the file.
+/// [`Interrupted`], I/O and MCAP errors naming the file, or a rerun whose result differs.
 pub fn run_episode(
+    job: &EpisodeJob,
+    driver: &dyn Fn() -> Driver,
+    driver_name: &str,
+    stop: &AtomicBool,
+) -> Result<EpisodeResult> {
+    let (result, files) = simulate(job, driver(), driver_name, stop)?;
+    let files = match files {
+        Some(thin) if job.detail == Detail::Thin && !result.success => {
+            thin.discard();
+            let full = EpisodeJob {
+                detail: Detail::ALL,
+                ..job.clone()
+            };
+            let (again, files) = simulate(&full, driver(), driver_name, stop)?;
+            let json = |r: &EpisodeResult| serde_json::to_string(r).unwrap_or_default();
+            if json(&again) != json(&result) {
+                if let Some(f) = files {
+                    f.discard();
+                }
+                bail!(
+                    "episode {} on {} ended differently when run again to log it in full \
+                     ({} after {} steps, then {} after {}): the simulation is not deterministic",
+                    job.seed,
+                    job.track.name,
+                    result.outcome.as_str(),
+                    result.steps,
+                    again.outcome.as_str(),
+                    again.steps
+                );
+            }
+            files
+        }
+        files => files,
+    };
+    if let Some(f) = files {
+        f.commit(&result)?;
+    }
+    Ok(result)
+}
+
+/// An episode's files, written but not yet under their final names.
+struct Written {
+    dir: PathBuf,
+    tmp_mcap: PathBuf,
+    setup: EpisodeSetup,
+}
+
+impl Written {
+    /// Moves the MCAP to its name and writes `config.ron`, then `result.json`.
+    fn commit(self, result: &EpisodeResult) -> Result<()> {
+        raceloop_files::commit(&self.tmp_mcap, &self.dir.join(MCAP_FILE))?;
+        let ron = ron::ser::to_string_pretty(&self.setup, ron::ser::PrettyConfig::default())?;
+        raceloop_files::write(&self.dir.join(CONFIG_FILE), ron)?;
+        raceloop_files::write_json(&self.dir.join(RESULT_FILE), result)?;
+        Ok(())
+    }
+
+    fn discard(self) {
+        let _ = std::fs::remove_file(&self.tmp_mcap);
+    }
+}
+
+/// Runs one episode with `driver`; its MCAP, if `job.dir` is set, is left under a temporary
+/// name.
+fn simulate(
     job: &EpisodeJob,
     driver: Driver,
     driver_name: &str,
     stop: &AtomicBool,
-) -> Result<EpisodeResult> {
+) -> Result<(EpisodeResult, Option<Written>)> {
     let start = draw_start(&job.track, &job.config, job.seed);
     let obstacles = draw_obstacles(&job.track, &job.config, job.seed, &start);
     let mut app = episode_app(job.track.clone(), job.config.clone());
@@ -168,22 +238,24 @@ pub fn run_episode(
     {
         return Err(anyhow::Error::new(error).context(format!("recording episode {}", job.seed)));
     }
-    if let (Some(dir), Some(tmp)) = (&job.dir, &tmp_mcap) {
-        raceloop_files::commit(tmp, &dir.join(MCAP_FILE))?;
-        let setup = EpisodeSetup {
-            track: job.track.name.clone(),
-            track_source: job.track.source.clone(),
-            seed: job.seed,
-            start,
-            driver: driver_name.into(),
-            obstacles: obstacles.to_vec(),
-            config: job.config.clone(),
-        };
-        let ron = ron::ser::to_string_pretty(&setup, ron::ser::PrettyConfig::default())?;
-        raceloop_files::write(&dir.join(CONFIG_FILE), ron)?;
-        raceloop_files::write_json(&dir.join(RESULT_FILE), &result)?;
-    }
-    Ok(result)
+    let files = job
+        .dir
+        .clone()
+        .zip(tmp_mcap)
+        .map(|(dir, tmp_mcap)| Written {
+            dir,
+            tmp_mcap,
+            setup: EpisodeSetup {
+                track: job.track.name.clone(),
+                track_source: job.track.source.clone(),
+                seed: job.seed,
+                start,
+                driver: driver_name.into(),
+                obstacles: obstacles.to_vec(),
+                config: job.config.clone(),
+            },
+        });
+    Ok((result, files))
 }
 
 /// The result of an already finished episode in `dir`, if its files are complete: `result.json`
@@ -220,17 +292,14 @@ mod tests {
             detail: Detail::ALL,
         };
         let stop = AtomicBool::new(false);
-        let ecs = run_episode(
-            &job,
+        let expert = || {
             Driver::PurePursuit(PurePursuit::new(
                 config.expert.clone(),
                 &track,
                 &config.vehicle,
-            )),
-            "expert",
-            &stop,
-        )
-        .unwrap();
+            ))
+        };
+        let ecs = run_episode(&job, &expert, "expert", &stop).unwrap();
 
         let mut expert = PurePursuit::new(config.expert.clone(), &track, &config.vehicle);
         let mut sim = Sim::new(track.clone(), config.clone()).unwrap();
@@ -244,5 +313,59 @@ mod tests {
         let core = EpisodeResult::from_tracker(sim.tracker(), outcome, 11, &track.name);
         assert_eq!(ecs, core);
         assert!(ecs.steps > 100);
+    }
+
+    /// With `Detail::Thin`, a success runs once and keeps a thin log; a failure runs again and
+    /// keeps the full log, byte for byte the one that `Detail::ALL` writes.
+    #[test]
+    fn a_thin_job_logs_a_success_thin_and_a_failure_in_full() {
+        use std::sync::atomic::AtomicUsize;
+        let track = Arc::new(Track::load("Montreal").unwrap());
+        let base = std::env::temp_dir().join(format!("raceloop-thin-{}", std::process::id()));
+        let stop = AtomicBool::new(false);
+        let run = |name: &str, detail: Detail, min_average_speed: f64| {
+            let mut config = SimConfig::default();
+            config.episode.laps = 0.05;
+            config.episode.min_average_speed = min_average_speed;
+            let job = EpisodeJob {
+                track: track.clone(),
+                config: config.clone(),
+                seed: 5,
+                dir: Some(base.join(name)),
+                detail,
+            };
+            let runs = AtomicUsize::new(0);
+            let expert = || {
+                runs.fetch_add(1, Ordering::Relaxed);
+                Driver::PurePursuit(PurePursuit::new(
+                    config.expert.clone(),
+                    &track,
+                    &config.vehicle,
+                ))
+            };
+            let result = run_episode(&job, &expert, "expert", &stop).unwrap();
+            let log = raceloop_record::EpisodeLog::read(&base.join(name).join(MCAP_FILE)).unwrap();
+            assert_eq!(finished_result(&base.join(name)).as_ref(), Some(&result));
+            (result, runs.into_inner(), log.thin)
+        };
+        let (success, runs, thin) = run("success", Detail::Thin, 0.5);
+        assert!(
+            success.success && runs == 1 && thin,
+            "{success:?}, {runs} runs"
+        );
+        // Slower than 40 m/s on average times out.
+        let (failure, runs, thin) = run("failure", Detail::Thin, 40.0);
+        assert!(
+            !failure.success && runs == 2 && !thin,
+            "{failure:?}, {runs} runs"
+        );
+        let (all, _, _) = run("all", Detail::ALL, 40.0);
+        assert_eq!(all, failure);
+        let bytes = |name: &str| std::fs::read(base.join(name).join(MCAP_FILE)).unwrap();
+        assert!(
+            bytes("failure") == bytes("all"),
+            "the full log, as Detail::ALL writes it"
+        );
+        std::fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -125,7 +125,7 @@ pub fn evaluate(
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     raceloop_files::write(&out.join(KEY_FILE), &key)?;
     let detail = if e.thin_successes {
-        Detail::ThinOnSuccess
+        Detail::Thin
     } else {
         Detail::ALL
     };

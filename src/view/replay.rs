@@ -239,16 +239,18 @@ mod tests {
             config: config.clone(),
             seed: 3,
             dir: Some(dir.clone()),
-            detail: raceloop_record::Detail::ThinOnSuccess,
+            detail: raceloop_record::Detail::Thin,
         };
-        let driver = crate::episode::plugin::Driver::PurePursuit(raceloop_sim::PurePursuit::new(
-            config.expert.clone(),
-            &track,
-            &config.vehicle,
-        ));
+        let driver = || {
+            crate::episode::plugin::Driver::PurePursuit(raceloop_sim::PurePursuit::new(
+                config.expert.clone(),
+                &track,
+                &config.vehicle,
+            ))
+        };
         let result = crate::episode::runner::run_episode(
             &job,
-            driver,
+            &driver,
             "expert",
             &std::sync::atomic::AtomicBool::new(false),
         )

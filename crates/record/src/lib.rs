@@ -19,8 +19,8 @@
 //!
 //! [`McapLog`] writes them, [`EpisodeLog::read`] reads them back. "Every step" becomes every
 //! `state_every` steps with [`Detail::Full`] (collection logs: 25 Hz). A thin log
-//! ([`Detail::ThinOnSuccess`], for successful evaluation episodes) keeps the track and events,
-//! the transforms, ego state and commands at 10 Hz and one scan per second.
+//! ([`Detail::Thin`], for successful evaluation episodes) keeps the track and events, the
+//! transforms, ego state and commands at 10 Hz and one scan per second.
 
 mod error;
 mod messages;

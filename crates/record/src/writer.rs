@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufWriter, Cursor, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use foxglove::Encode;
@@ -26,11 +26,10 @@ pub enum Detail {
         /// Steps between kept transforms, ego states and commands (≥ 1).
         state_every: u32,
     },
-    /// Every message if the episode does not reach its goal. If it does, a thin log: the track
-    /// and events, the transforms, ego state and commands every [`THIN_STATE_PERIOD_NS`] and a
-    /// scan every [`THIN_SCAN_PERIOD_NS`], marked by a [`THIN_METADATA`] metadata record. Both
-    /// logs are built in memory until the outcome is known (a 2-lap evaluation episode: about 15 MB).
-    ThinOnSuccess,
+    /// A thin log: the track and events, the transforms, ego state and commands every
+    /// [`THIN_STATE_PERIOD_NS`] and a scan every [`THIN_SCAN_PERIOD_NS`], marked by a
+    /// [`THIN_METADATA`] metadata record (a 2-lap evaluation episode: about 1 MB).
+    Thin,
 }
 
 impl Detail {
@@ -38,43 +37,12 @@ impl Detail {
     pub const ALL: Self = Self::Full { state_every: 1 };
 }
 
-/// Name of the MCAP metadata record that marks a thin log (see [`Detail::ThinOnSuccess`]).
+/// Name of the MCAP metadata record that marks a thin log (see [`Detail::Thin`]).
 pub const THIN_METADATA: &str = "raceloop.thin";
 /// Period of the transforms, ego state and commands in a thin log, ns (10 Hz).
 pub const THIN_STATE_PERIOD_NS: u64 = 100_000_000;
 /// Period of the scans in a thin log, ns (1 Hz).
 pub const THIN_SCAN_PERIOD_NS: u64 = 1_000_000_000;
-
-/// Where a writer's bytes go: the file, or memory until the outcome is known.
-enum Sink {
-    File(BufWriter<File>),
-    Memory(Cursor<Vec<u8>>),
-}
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Self::File(w) => w.write(buf),
-            Self::Memory(w) => w.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            Self::File(w) => w.flush(),
-            Self::Memory(w) => w.flush(),
-        }
-    }
-}
-
-impl Seek for Sink {
-    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
-        match self {
-            Self::File(w) => w.seek(pos),
-            Self::Memory(w) => w.seek(pos),
-        }
-    }
-}
 
 /// Which messages a log keeps: the track and events always; transforms, ego state and commands
 /// on a grid of `state_ns`, scans on a grid of `scan_ns` (1 = every message); per topic the last
@@ -114,20 +82,12 @@ impl Sampler {
     }
 }
 
-/// The thin log kept beside the full one.
-struct Thin {
-    writer: mcap::Writer<Sink>,
-    sampler: Sampler,
-}
-
 /// Writes one episode's MCAP (see the crate docs for the topics).
 pub struct McapLog {
     path: PathBuf,
-    writer: mcap::Writer<Sink>,
+    writer: mcap::Writer<BufWriter<File>>,
     /// What `writer` keeps.
     sampler: Sampler,
-    /// With [`Detail::ThinOnSuccess`]: the thin log and the file that receives one of the two.
-    thin: Option<(Thin, File)>,
     channels: BTreeMap<&'static str, u16>,
     sequence: u32,
     buf: Vec<u8>,
@@ -138,9 +98,9 @@ pub struct McapLog {
 /// An MCAP writer on `sink` with raceloop's schemas and channels registered (in a fixed order,
 /// so that the ids are the same in every file).
 fn open_writer(
-    sink: Sink,
+    sink: BufWriter<File>,
     mcap_err: impl Fn(mcap::McapError) -> RecordError,
-) -> Result<(mcap::Writer<Sink>, BTreeMap<&'static str, u16>)> {
+) -> Result<(mcap::Writer<BufWriter<File>>, BTreeMap<&'static str, u16>)> {
     let mut writer = mcap::WriteOptions::new()
         .compression(Some(mcap::Compression::Zstd))
         .compression_level(1)
@@ -205,17 +165,12 @@ impl McapLog {
             path: path.to_path_buf(),
             error,
         };
-        let memory = || Sink::Memory(Cursor::new(Vec::with_capacity(1 << 20)));
         let dt_ns = (config.sim.dt * 1e9).round() as u64;
-        let (writer, channels, thin) = match detail {
-            Detail::Full { .. } => {
-                let sink = Sink::File(BufWriter::with_capacity(1 << 20, file));
-                let (writer, channels) = open_writer(sink, mcap_err)?;
-                (writer, channels, None)
-            }
-            Detail::ThinOnSuccess => {
-                let (writer, channels) = open_writer(memory(), mcap_err)?;
-                let (mut thin, _) = open_writer(memory(), mcap_err)?;
+        let sink = BufWriter::with_capacity(1 << 20, file);
+        let (mut writer, channels) = open_writer(sink, mcap_err)?;
+        let sampler = match detail {
+            Detail::Full { state_every } => Sampler::new(state_every as u64 * dt_ns, 1),
+            Detail::Thin => {
                 let rates = BTreeMap::from([
                     (
                         "state_period_s".to_string(),
@@ -226,16 +181,13 @@ impl McapLog {
                         (THIN_SCAN_PERIOD_NS as f64 * 1e-9).to_string(),
                     ),
                 ]);
-                thin.write_metadata(&mcap::records::Metadata {
-                    name: THIN_METADATA.into(),
-                    metadata: rates,
-                })
-                .map_err(mcap_err)?;
-                let thin = Thin {
-                    writer: thin,
-                    sampler: Sampler::new(THIN_STATE_PERIOD_NS, THIN_SCAN_PERIOD_NS),
-                };
-                (writer, channels, Some((thin, file)))
+                writer
+                    .write_metadata(&mcap::records::Metadata {
+                        name: THIN_METADATA.into(),
+                        metadata: rates,
+                    })
+                    .map_err(mcap_err)?;
+                Sampler::new(THIN_STATE_PERIOD_NS, THIN_SCAN_PERIOD_NS)
             }
         };
         let lidar = &config.lidar;
@@ -254,11 +206,7 @@ impl McapLog {
         let mut log = Self {
             path: path.to_path_buf(),
             writer,
-            sampler: match detail {
-                Detail::Full { state_every } => Sampler::new(state_every as u64 * dt_ns, 1),
-                Detail::ThinOnSuccess => Sampler::new(1, 1),
-            },
-            thin,
+            sampler,
             channels,
             sequence: 0,
             buf: Vec::with_capacity(16 << 10),
@@ -308,24 +256,18 @@ impl McapLog {
         Ok(())
     }
 
-    /// Adds a `foxglove.SceneUpdate` channel on `topic` to both logs (the same id in each).
+    /// Adds a `foxglove.SceneUpdate` channel on `topic`.
     fn add_scene_channel(&mut self, topic: &'static str) -> Result<()> {
         let schema = SceneUpdate::get_schema().expect("foxglove message types have schemas");
-        let mut ids = Vec::new();
-        let writers =
-            std::iter::once(&mut self.writer).chain(self.thin.as_mut().map(|(t, _)| &mut t.writer));
-        for w in writers {
-            let add = |w: &mut mcap::Writer<Sink>| {
-                let schema = w.add_schema(&schema.name, &schema.encoding, &schema.data)?;
-                w.add_channel(schema, topic, "protobuf", &BTreeMap::new())
-            };
-            ids.push(add(w).map_err(|error| RecordError::Mcap {
-                path: self.path.clone(),
-                error,
-            })?);
-        }
-        debug_assert!(ids.windows(2).all(|w| w[0] == w[1]), "channel ids differ");
-        self.channels.insert(topic, ids[0]);
+        let id = self
+            .writer
+            .add_schema(&schema.name, &schema.encoding, &schema.data)
+            .and_then(|schema| {
+                self.writer
+                    .add_channel(schema, topic, "protobuf", &BTreeMap::new())
+            })
+            .map_err(|e| self.mcap_err(e))?;
+        self.channels.insert(topic, id);
         Ok(())
     }
 
@@ -336,43 +278,22 @@ impl McapLog {
         }
     }
 
-    /// Which logs keep the message on `topic` at `ns`: (the main one, the thin one).
-    fn wanted(&mut self, topic: &'static str, ns: u64) -> (bool, bool) {
-        let main = self.sampler.keeps(topic, ns);
-        let thin = (self.thin.as_mut()).is_some_and(|(t, _)| t.sampler.keeps(topic, ns));
-        (main, thin)
-    }
-
-    /// Writes the encoded message in `buf` to the logs that want it.
-    fn write_raw(
-        &mut self,
-        topic: &'static str,
-        ns: u64,
-        (main, thin): (bool, bool),
-    ) -> Result<()> {
-        let channel_id = self.channels[topic];
+    /// Writes the encoded message in `buf`.
+    fn write_raw(&mut self, topic: &'static str, ns: u64) -> Result<()> {
         self.sequence += 1;
         let header = mcap::records::MessageHeader {
-            channel_id,
+            channel_id: self.channels[topic],
             sequence: self.sequence,
             log_time: ns,
             publish_time: ns,
         };
-        if main {
-            self.writer
-                .write_to_known_channel(&header, &self.buf)
-                .map_err(|e| self.mcap_err(e))?;
-        }
-        if let (Some((t, _)), true) = (&mut self.thin, thin) {
-            let written = t.writer.write_to_known_channel(&header, &self.buf);
-            written.map_err(|e| self.mcap_err(e))?;
-        }
-        Ok(())
+        self.writer
+            .write_to_known_channel(&header, &self.buf)
+            .map_err(|e| self.mcap_err(e))
     }
 
     fn write_proto(&mut self, topic: &'static str, ns: u64, msg: &impl Encode) -> Result<()> {
-        let wanted = self.wanted(topic, ns);
-        if wanted == (false, false) {
+        if !self.sampler.keeps(topic, ns) {
             return Ok(());
         }
         self.buf.clear();
@@ -382,12 +303,11 @@ impl McapLog {
                 topic: topic.into(),
                 message: e.to_string(),
             })?;
-        self.write_raw(topic, ns, wanted)
+        self.write_raw(topic, ns)
     }
 
     fn write_json(&mut self, topic: &'static str, ns: u64, msg: &impl Serialize) -> Result<()> {
-        let wanted = self.wanted(topic, ns);
-        if wanted == (false, false) {
+        if !self.sampler.keeps(topic, ns) {
             return Ok(());
         }
         self.buf.clear();
@@ -396,7 +316,7 @@ impl McapLog {
             topic: topic.into(),
             message: e.to_string(),
         })?;
-        self.write_raw(topic, ns, wanted)
+        self.write_raw(topic, ns)
     }
 
     /// Records step `step` (time `step·dt`): transforms, ego state, the scan if fresh (ranges
@@ -464,8 +384,7 @@ impl McapLog {
         Ok(())
     }
 
-    /// Writes the outcome event at step `step` and finishes the file: with
-    /// [`Detail::ThinOnSuccess`], the thin log if the goal was reached, else the full one.
+    /// Writes the outcome event at step `step` and finishes the file.
     ///
     /// # Errors
     /// [`RecordError`] naming the file.
@@ -494,18 +413,7 @@ impl McapLog {
             path: path.clone(),
             error,
         };
-        let (mut kept, file) = match self.thin.take() {
-            Some((thin, file)) if outcome == Outcome::GoalReached => (thin.writer, Some(file)),
-            Some((_, file)) => (self.writer, Some(file)),
-            None => (self.writer, None),
-        };
-        kept.finish().map_err(mcap_err)?;
-        match (kept.into_inner(), file) {
-            (Sink::Memory(bytes), Some(mut file)) => {
-                file.write_all(bytes.get_ref()).map_err(io)?;
-                file.flush().map_err(io)
-            }
-            (mut sink, _) => sink.flush().map_err(io),
-        }
+        self.writer.finish().map_err(mcap_err)?;
+        self.writer.into_inner().flush().map_err(io)
     }
 }
