@@ -65,8 +65,8 @@ pub struct EpisodeJob {
     /// What the MCAP keeps. With [`Detail::Thin`], an episode that does not reach its goal runs
     /// again with every message recorded ([`Detail::ALL`]), so that a failure keeps its full log
     /// to replay: episodes are deterministic per seed, and the rerun must give the same result.
-    /// Building the full log of every episode in memory, to keep it only for the few that fail,
-    /// took a fifth of an evaluation, in its compression.
+    /// (Keeping every episode's full log in memory until its outcome was known took a fifth of
+    /// an evaluation's time, mostly compressing logs that were then dropped.)
     pub detail: Detail,
 }
 

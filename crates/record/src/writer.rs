@@ -44,6 +44,9 @@ pub const THIN_STATE_PERIOD_NS: u64 = 100_000_000;
 /// Period of the scans in a thin log, ns (1 Hz).
 pub const THIN_SCAN_PERIOD_NS: u64 = 1_000_000_000;
 
+/// The MCAP writer, on the episode's file.
+type Writer = mcap::Writer<BufWriter<File>>;
+
 /// Which messages a log keeps: the track and events always; transforms, ego state and commands
 /// on a grid of `state_ns`, scans on a grid of `scan_ns` (1 = every message); per topic the last
 /// kept time and the next due time, ns.
@@ -85,7 +88,7 @@ impl Sampler {
 /// Writes one episode's MCAP (see the crate docs for the topics).
 pub struct McapLog {
     path: PathBuf,
-    writer: mcap::Writer<BufWriter<File>>,
+    writer: Writer,
     /// What `writer` keeps.
     sampler: Sampler,
     channels: BTreeMap<&'static str, u16>,
@@ -100,7 +103,7 @@ pub struct McapLog {
 fn open_writer(
     sink: BufWriter<File>,
     mcap_err: impl Fn(mcap::McapError) -> RecordError,
-) -> Result<(mcap::Writer<BufWriter<File>>, BTreeMap<&'static str, u16>)> {
+) -> Result<(Writer, BTreeMap<&'static str, u16>)> {
     let mut writer = mcap::WriteOptions::new()
         .compression(Some(mcap::Compression::Zstd))
         .compression_level(1)
