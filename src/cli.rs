@@ -450,7 +450,7 @@ pub struct BenchTrainArgs {
     /// Also time Burn's autodiff backward pass (the baseline) on the same data.
     #[arg(long)]
     pub compare_burn: bool,
-    /// Time every code path that this CPU has (avx512, avx2, burn, portable) side by side.
+    /// Time every code path that this CPU has (avx512, avx2, neon, burn, portable) side by side.
     #[arg(long)]
     pub all_paths: bool,
     /// Network.

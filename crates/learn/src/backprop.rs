@@ -790,7 +790,7 @@ mod tests {
 
     #[test]
     fn tiny_lidar_net_gradients_match_burn_autodiff() {
-        for kernel in [Kernel::Avx512, Kernel::Avx2, Kernel::Portable] {
+        for kernel in [Kernel::Avx512, Kernel::Avx2, Kernel::Neon, Kernel::Portable] {
             check(Architecture::TinyLidarNet, 2, LossKind::Mse, kernel);
             check(Architecture::TinyLidarNet, 1, LossKind::Huber(0.1), kernel);
         }
@@ -798,7 +798,7 @@ mod tests {
 
     #[test]
     fn mlp_gradients_match_burn_autodiff() {
-        for kernel in [Kernel::Avx512, Kernel::Avx2, Kernel::Portable] {
+        for kernel in [Kernel::Avx512, Kernel::Avx2, Kernel::Neon, Kernel::Portable] {
             check(Architecture::Mlp, 1, LossKind::Mse, kernel);
             check(Architecture::Mlp, 2, LossKind::Huber(0.5), kernel);
         }

@@ -1,13 +1,13 @@
 //! Which CPU code path runs Tiny Lidar Net's matrix products (the packed network and the
-//! hand-written backward pass): the AVX-512 or AVX2/FMA micro-kernel, portable loops, or Burn's own
-//! operations.
+//! hand-written backward pass): the AVX-512, AVX2/FMA or NEON (aarch64) micro-kernel, portable
+//! loops, or Burn's own operations.
 //!
 //! The default is the first path in [`Kernel::PREFERENCE`] that the CPU supports, an order
 //! fixed by measurement (`raceloop bench infer` prints every path side by side) rather than by
 //! timing at start-up, so that a machine always takes the same path and its results are
-//! reproducible. The AVX-512 and AVX2 kernels do the same fused multiply-adds in the same order
-//! and give bit-identical outputs; the portable loops round differently (no FMA).
-//! `RACELOOP_KERNEL=avx512|avx2|portable|burn` forces a path (for tests and benchmarks).
+//! reproducible. The AVX-512, AVX2 and NEON kernels do the same fused multiply-adds in the same
+//! order and give bit-identical outputs; the portable loops round differently (no FMA).
+//! `RACELOOP_KERNEL=avx512|avx2|neon|portable|burn` forces a path (for tests and benchmarks).
 
 use std::fmt;
 use std::str::FromStr;
@@ -19,6 +19,8 @@ pub enum Kernel {
     Avx512,
     /// Register-blocked AVX2 + FMA micro-kernel (8-lane vectors).
     Avx2,
+    /// Register-blocked NEON micro-kernel (aarch64, 4-lane vectors).
+    Neon,
     /// Portable loops (any CPU).
     Portable,
     /// Burn's own forward pass and autodiff on `flex` (no packed network).
@@ -28,8 +30,16 @@ pub enum Kernel {
 impl Kernel {
     /// Every path, fastest first as measured for Tiny Lidar Net's batch-1 inference and
     /// training: the AVX kernels beat Burn's operations, which beat the portable loops (on an
-    /// AVX2-only AMD EPYC: Burn's forward pass 242–263 µs, the portable loops 471–474 µs).
-    pub const PREFERENCE: [Kernel; 4] = [Self::Avx512, Self::Avx2, Self::Burn, Self::Portable];
+    /// AVX2-only AMD EPYC: Burn's forward pass 242–263 µs, the portable loops 471–474 µs). NEON
+    /// has been run only under emulation (qemu), where speed says nothing; it is put before
+    /// Burn like the AVX kernels, whose design it shares.
+    pub const PREFERENCE: [Kernel; 5] = [
+        Self::Avx512,
+        Self::Avx2,
+        Self::Neon,
+        Self::Burn,
+        Self::Portable,
+    ];
     /// The environment variable that forces a path.
     pub const ENV: &'static str = "RACELOOP_KERNEL";
 
@@ -38,17 +48,18 @@ impl Kernel {
         match self {
             Self::Avx512 => "avx512",
             Self::Avx2 => "avx2",
+            Self::Neon => "neon",
             Self::Portable => "portable",
             Self::Burn => "burn",
         }
     }
 
-    /// The rounding class of the path's results: the AVX kernels give bit-identical outputs
-    /// (`fma`); the portable loops and Burn each round their own way. Caches of results that a
-    /// model's outputs produced are keyed on it.
+    /// The rounding class of the path's results: the AVX and NEON kernels give bit-identical
+    /// outputs (`fma`); the portable loops and Burn each round their own way. Caches of results
+    /// that a model's outputs produced are keyed on it.
     pub fn numerics(self) -> &'static str {
         match self {
-            Self::Avx512 | Self::Avx2 => "fma",
+            Self::Avx512 | Self::Avx2 | Self::Neon => "fma",
             Self::Portable => "portable",
             Self::Burn => "burn",
         }
@@ -59,6 +70,7 @@ impl Kernel {
         match self {
             Self::Avx512 => cpu_has("avx512f"),
             Self::Avx2 => cpu_has("avx2") && cpu_has("fma"),
+            Self::Neon => cpu_has("neon"),
             Self::Portable | Self::Burn => true,
         }
     }
@@ -112,7 +124,7 @@ impl Kernel {
 
     /// The CPU features that decide the paths, as `name: bool` pairs for reports.
     pub fn cpu_features() -> Vec<(&'static str, bool)> {
-        ["avx512f", "avx2", "fma"]
+        ["avx512f", "avx2", "fma", "neon"]
             .into_iter()
             .map(|f| (f, cpu_has(f)))
             .collect()
@@ -134,7 +146,7 @@ impl FromStr for Kernel {
             .find(|k| k.name().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| {
                 format!(
-                    "{}=`{s}` is not a kernel: use avx512, avx2, portable or burn",
+                    "{}=`{s}` is not a kernel: use avx512, avx2, neon, portable or burn",
                     Self::ENV
                 )
             })
@@ -151,7 +163,11 @@ fn cpu_has(feature: &str) -> bool {
             _ => false,
         }
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    {
+        feature == "neon" && std::arch::is_aarch64_feature_detected!("neon")
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
         let _ = feature;
         false

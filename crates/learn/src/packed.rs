@@ -16,8 +16,9 @@
 //!   permuted so that it reads channels-last features in the paper's channel-major flatten order.
 //! - On x86-64 CPUs with AVX-512 a register-blocked micro-kernel keeps up to 24 vectors of 16
 //!   outputs in registers (6 rows × 64 channels) while it streams the packed weights; with AVX2
-//!   and FMA a second one keeps 6 rows × 16 channels; elsewhere a portable loop does the same
-//!   arithmetic. [`Kernel`] chooses (`RACELOOP_KERNEL` forces one).
+//!   and FMA a second one keeps 6 rows × 16 channels, and on aarch64 a NEON one the same;
+//!   elsewhere a portable loop does the same arithmetic. [`Kernel`] chooses (`RACELOOP_KERNEL`
+//!   forces one).
 //!
 //! Outputs agree with Burn's forward pass to float rounding (≈1e-6; the summation order
 //! differs), which the tests check for both architectures and every code path that the CPU has.
@@ -306,8 +307,8 @@ pub(crate) struct Gemm<'a> {
     pub init: Init<'a>,
 }
 
-/// Runs `g` into `c` with `kernel`'s micro-kernel (the AVX ones only where the CPU has them, else
-/// the portable loops; [`Kernel::Burn`] runs the portable loops too).
+/// Runs `g` into `c` with `kernel`'s micro-kernel (the AVX and NEON ones only where the CPU has
+/// them, else the portable loops; [`Kernel::Burn`] runs the portable loops too).
 ///
 /// # Panics
 /// If a slice is too short for the shapes and strides.
@@ -336,6 +337,12 @@ pub(crate) fn gemm(g: &Gemm, c: &mut [f32], kernel: Kernel) {
             return;
         }
         _ => {}
+    }
+    #[cfg(target_arch = "aarch64")]
+    if kernel == Kernel::Neon && kernel.supported() {
+        // SAFETY: the CPU reports NEON, and the bounds are asserted above.
+        unsafe { neon::gemm(g, c) };
+        return;
     }
     let _ = kernel;
     let mut acc = vec![0.0f32; g.n];
@@ -768,6 +775,109 @@ mod avx2 {
     }
 }
 
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use std::arch::aarch64::*;
+
+    use super::{Gemm, Init, LANES};
+
+    /// Rows per register tile: 6 rows × 4 vectors of 4 columns keep 24 accumulators, 4 weight
+    /// vectors and a broadcast in the 32 vector registers.
+    const ROWS: usize = 6;
+
+    /// [`super::gemm`] in register-blocked tiles of up to [`ROWS`] rows × 16 columns, with the
+    /// same fused multiply-adds (`FMLA`) in the same order as the AVX kernels, so the outputs
+    /// are bit-identical to theirs. The columns of a block past `live` are computed (`b` and a
+    /// bias are padded to `n`) but neither read from nor written to `c`.
+    ///
+    /// # Safety
+    /// The CPU must support NEON, and the slices must hold the shapes (asserted by the caller).
+    #[target_feature(enable = "neon")]
+    pub(super) unsafe fn gemm(g: &Gemm, c: &mut [f32]) {
+        let mut col = 0;
+        while col < g.live {
+            let mut row = 0;
+            while row + ROWS <= g.m {
+                // SAFETY: as for this function.
+                unsafe { tile::<ROWS>(g, c, col, row) };
+                row += ROWS;
+            }
+            // SAFETY (each): as for this function.
+            unsafe {
+                match g.m - row {
+                    5 => tile::<5>(g, c, col, row),
+                    4 => tile::<4>(g, c, col, row),
+                    3 => tile::<3>(g, c, col, row),
+                    2 => tile::<2>(g, c, col, row),
+                    1 => tile::<1>(g, c, col, row),
+                    _ => {}
+                }
+            }
+            col += LANES;
+        }
+    }
+
+    #[target_feature(enable = "neon")]
+    #[inline]
+    unsafe fn tile<const R: usize>(g: &Gemm, c: &mut [f32], col: usize, row: usize) {
+        let live = (g.live - col).min(LANES);
+        let mut staged = [0.0f32; LANES];
+        unsafe {
+            let b = g.b.as_ptr().add(col);
+            let a = g.a.as_ptr().add(row * g.a_row);
+            let out = c.as_mut_ptr().add(row * g.c_row + col);
+            let mut acc = [[vdupq_n_f32(0.0); 4]; R];
+            match g.init {
+                Init::Bias(bias) => {
+                    for (v, a) in acc[0].iter_mut().enumerate() {
+                        *a = vld1q_f32(bias.as_ptr().add(col + 4 * v));
+                    }
+                    for r in 1..R {
+                        acc[r] = acc[0];
+                    }
+                }
+                Init::Zero => {}
+                Init::Add => {
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        std::ptr::copy_nonoverlapping(
+                            out.add(r * g.c_row),
+                            staged.as_mut_ptr(),
+                            live,
+                        );
+                        for (v, acc) in acc.iter_mut().enumerate() {
+                            *acc = vld1q_f32(staged.as_ptr().add(4 * v));
+                        }
+                    }
+                }
+            }
+            for j in 0..g.k {
+                let bj = b.add(j * g.b_row);
+                let bv: [float32x4_t; 4] = std::array::from_fn(|v| vld1q_f32(bj.add(4 * v)));
+                let aj = a.add(j * g.a_col);
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let x = vdupq_n_f32(*aj.add(r * g.a_row));
+                    for v in 0..4 {
+                        acc[v] = vfmaq_f32(acc[v], bv[v], x);
+                    }
+                }
+            }
+            for (r, acc) in acc.iter().enumerate() {
+                let row_out = out.add(r * g.c_row);
+                if live == LANES {
+                    for (v, acc) in acc.iter().enumerate() {
+                        vst1q_f32(row_out.add(4 * v), *acc);
+                    }
+                } else {
+                    for (v, acc) in acc.iter().enumerate() {
+                        vst1q_f32(staged.as_mut_ptr().add(4 * v), *acc);
+                    }
+                    std::ptr::copy_nonoverlapping(staged.as_ptr(), row_out, live);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -824,12 +934,12 @@ pub(crate) mod tests {
             .into_iter()
             .filter(|k| *k != Kernel::Burn)
             .collect();
-        for k in [Kernel::Avx512, Kernel::Avx2] {
+        for k in [Kernel::Avx512, Kernel::Avx2, Kernel::Neon] {
             if !kernels.contains(&k) {
                 println!("{architecture:?}: the {k} path did not run (this CPU lacks it)");
             }
         }
-        let mut first_avx: Option<Vec<f32>> = None;
+        let mut first_fma: Option<Vec<f32>> = None;
         for kernel in kernels {
             let mut net = packed.clone().with_kernel(kernel);
             let path = net.kernel();
@@ -850,9 +960,9 @@ pub(crate) mod tests {
                 "{architecture:?} {outputs} output(s): the {path} forward pass matches Burn within 1e-5"
             );
             if path != Kernel::Portable {
-                match &first_avx {
-                    Some(other) => assert_eq!(other, &all, "AVX kernels are bit-identical"),
-                    None => first_avx = Some(all),
+                match &first_fma {
+                    Some(other) => assert_eq!(other, &all, "FMA kernels are bit-identical"),
+                    None => first_fma = Some(all),
                 }
             }
         }
@@ -860,16 +970,23 @@ pub(crate) mod tests {
 
     /// Every row count from 1 to 26 (each remainder of the 6- and 12-row tiles), 1 to 5 vectors
     /// of columns with a ragged live width, each `Init`: every path against an f64 product, and
-    /// the AVX paths bit for bit against each other.
+    /// the FMA paths (AVX-512, AVX2, NEON) bit for bit against each other and, through a hash of
+    /// their outputs, against the values that the AVX kernels give on x86-64 (so that NEON on
+    /// aarch64 is checked against them too).
+    /// [`gemm_every_tile_remainder`]'s hash of the AVX-512 and AVX2 kernels' outputs.
+    const FMA_GEMM_HASH: u64 = 10_057_103_649_689_113_148;
+
     #[test]
     fn gemm_every_tile_remainder() {
         let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(7);
         let mut draw =
             |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-1.0..1.0)).collect() };
-        let kernels: Vec<Kernel> = [Kernel::Avx512, Kernel::Avx2, Kernel::Portable]
+        let kernels: Vec<Kernel> = [Kernel::Avx512, Kernel::Avx2, Kernel::Neon, Kernel::Portable]
             .into_iter()
             .filter(|k| k.supported())
             .collect();
+        // FNV-1a over the FMA kernels' outputs.
+        let mut hash = 0xcbf2_9ce4_8422_2325u64;
         for m in 1..=26 {
             for vectors in 1..=9 {
                 let (k, n) = (7, vectors * LANES);
@@ -925,16 +1042,28 @@ pub(crate) mod tests {
                             match &first {
                                 Some(other) => assert_eq!(
                                     other, &c,
-                                    "AVX kernels are bit-identical (m {m}, n {n}, live {live})"
+                                    "FMA kernels are bit-identical (m {m}, n {n}, live {live})"
                                 ),
-                                None => first = Some(c),
+                                None => {
+                                    for v in &c {
+                                        hash = (hash ^ u64::from(v.to_bits()))
+                                            .wrapping_mul(0x0000_0100_0000_01b3);
+                                    }
+                                    first = Some(c);
+                                }
                             }
                         }
                     }
                 }
             }
         }
-        println!("gemm: paths {kernels:?} agree for 1 to 26 rows and 1 to 5 column vectors");
+        if kernels.iter().any(|k| k.numerics() == "fma") {
+            assert_eq!(
+                hash, FMA_GEMM_HASH,
+                "the FMA kernels' outputs are those of x86-64's"
+            );
+        }
+        println!("gemm: paths {kernels:?} agree for 1 to 26 rows and 1 to 9 column vectors");
     }
 
     #[test]
