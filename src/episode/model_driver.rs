@@ -24,8 +24,11 @@ impl ScanPolicy for ModelDriver {
 }
 
 /// What a model's commands depend on: a digest (16 hex digits) of the weights, `model.json` and
-/// `stats.json` in `model_dir`, and the rounding class of the inference path that this CPU
-/// takes ([`raceloop_learn::kernel::Kernel::numerics`]). Keys evaluations and DAgger runs.
+/// `stats.json` in `model_dir`, the rounding class of the inference path that this CPU takes
+/// ([`raceloop_learn::kernel::Kernel::numerics`]) and the CPU architecture: the C library's
+/// `tanhf` rounds differently on x86-64 and aarch64 (a hash over 8.4 M inputs differs), so
+/// the same weights and products still give different commands. Keys evaluations and DAgger
+/// runs.
 ///
 /// # Errors
 /// An unreadable model file, named.
@@ -40,5 +43,6 @@ pub fn model_digest(model_dir: &Path) -> Result<String> {
             .numerics()
             .as_bytes(),
     );
+    h.update(std::env::consts::ARCH.as_bytes());
     Ok(crate::config::hex(&h.finalize()[..8]))
 }

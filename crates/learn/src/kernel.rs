@@ -54,9 +54,11 @@ impl Kernel {
         }
     }
 
-    /// The rounding class of the path's results: the AVX and NEON kernels give bit-identical
-    /// outputs (`fma`); the portable loops and Burn each round their own way. Caches of results
-    /// that a model's outputs produced are keyed on it.
+    /// The rounding class of the path's matrix products: the AVX and NEON kernels give
+    /// bit-identical products (`fma`); the portable loops and Burn each round their own way.
+    /// Caches of results that a model's outputs produced are keyed on it and on the CPU
+    /// architecture, whose C library computes the output layer's `tanh` (x86-64's and aarch64's
+    /// glibc `tanhf` differ in the last bit for some inputs).
     pub fn numerics(self) -> &'static str {
         match self {
             Self::Avx512 | Self::Avx2 | Self::Neon => "fma",
