@@ -141,7 +141,7 @@ fn parameter_gradients(
     input: &[f32],
     dz: &[f32],
     g: &mut LayerGrads,
-    avx: Kernel,
+    kernel: Kernel,
 ) {
     let dz = &dz[..rows * layer.padded];
     for row in dz.chunks_exact(layer.padded) {
@@ -165,7 +165,7 @@ fn parameter_gradients(
             init: Init::Add,
         },
         &mut g.weights,
-        avx,
+        kernel,
     );
 }
 
@@ -179,7 +179,7 @@ fn conv_input_gradient(
     dz: &[f32],
     dx: &mut [f32],
     window: &mut [f32],
-    avx: Kernel,
+    kernel: Kernel,
 ) {
     let (rows, depth) = (layer.rows, layer.depth.next_multiple_of(16));
     gemm(
@@ -197,7 +197,7 @@ fn conv_input_gradient(
             init: Init::Zero,
         },
         window,
-        avx,
+        kernel,
     );
     let dx = &mut dx[..(rows - 1) * layer.step + layer.depth];
     dx.fill(0.0);
@@ -225,7 +225,7 @@ fn dense_input_gradient(
     dz: &[f32],
     dx: &mut [f32],
     (dz_t, window): (&mut [f32], &mut [f32]),
-    avx: Kernel,
+    kernel: Kernel,
 ) {
     let n = rows.next_multiple_of(16);
     let dz_t = &mut dz_t[..layer.width * n];
@@ -249,7 +249,7 @@ fn dense_input_gradient(
             init: Init::Zero,
         },
         window,
-        avx,
+        kernel,
     );
     for (r, dx) in dx[..rows * layer.depth]
         .chunks_exact_mut(layer.depth)
@@ -275,7 +275,7 @@ fn chunk_gradients(
     s: &mut Scratch,
     grads: &mut [LayerGrads],
 ) -> f64 {
-    let avx = net.kernel;
+    let kernel = net.kernel;
     let layers = &net.layers;
     let convs = net.convs();
     let beams = net.inputs();
@@ -287,14 +287,14 @@ fn chunk_gradients(
         for (l, layer) in layers[..convs].iter().enumerate() {
             let (done, rest) = out.split_at_mut(l);
             let input: &[f32] = if l == 0 { scan } else { &done[l - 1] };
-            layer.run(input, &mut rest[0], avx);
+            layer.run(input, &mut rest[0], kernel);
         }
         let flat: &[f32] = out.last().map_or(scan, |o| o);
         s.dense[0][k * features..(k + 1) * features].copy_from_slice(flat);
     }
     for (d, layer) in layers[convs..].iter().enumerate() {
         let (done, rest) = s.dense.split_at_mut(d + 1);
-        layer.run_rows(&done[d], &mut rest[0], n, avx);
+        layer.run_rows(&done[d], &mut rest[0], n, kernel);
     }
     let head = &layers[layers.len() - 1];
     debug_assert_eq!(head.activation, Activation::Tanh);
@@ -322,10 +322,10 @@ fn chunk_gradients(
         } else {
             None
         };
-        parameter_gradients(&layers[l], n, &s.dense[d], &s.dz, &mut grads[l], avx);
+        parameter_gradients(&layers[l], n, &s.dense[d], &s.dz, &mut grads[l], kernel);
         if let Some(dx) = dx {
             let scratch = (&mut s.dz_t[..], &mut s.window[..]);
-            dense_input_gradient(&layers[l], n, &s.dz, dx, scratch, avx);
+            dense_input_gradient(&layers[l], n, &s.dz, dx, scratch, kernel);
             if l > convs {
                 relu_backward(&layers[l - 1], n, &s.dy, &s.dense[d], &mut s.dz);
             }
@@ -347,9 +347,16 @@ fn chunk_gradients(
         for l in (0..convs).rev() {
             let layer = &layers[l];
             let input: &[f32] = if l == 0 { scan } else { &out[l - 1] };
-            parameter_gradients(layer, layer.rows, input, &s.dz, &mut grads[l], avx);
+            parameter_gradients(layer, layer.rows, input, &s.dz, &mut grads[l], kernel);
             if l > 0 {
-                conv_input_gradient(layer, &transposed[l], &s.dz, &mut s.dy, &mut s.window, avx);
+                conv_input_gradient(
+                    layer,
+                    &transposed[l],
+                    &s.dz,
+                    &mut s.dy,
+                    &mut s.window,
+                    kernel,
+                );
                 let below = &layers[l - 1];
                 relu_backward(below, below.rows, &s.dy, &out[l - 1], &mut s.dz);
             }
@@ -790,7 +797,10 @@ mod tests {
 
     #[test]
     fn tiny_lidar_net_gradients_match_burn_autodiff() {
-        for kernel in [Kernel::Avx512, Kernel::Avx2, Kernel::Neon, Kernel::Portable] {
+        for kernel in Kernel::PREFERENCE
+            .into_iter()
+            .filter(|k| *k != Kernel::Burn)
+        {
             check(Architecture::TinyLidarNet, 2, LossKind::Mse, kernel);
             check(Architecture::TinyLidarNet, 1, LossKind::Huber(0.1), kernel);
         }
@@ -798,7 +808,10 @@ mod tests {
 
     #[test]
     fn mlp_gradients_match_burn_autodiff() {
-        for kernel in [Kernel::Avx512, Kernel::Avx2, Kernel::Neon, Kernel::Portable] {
+        for kernel in Kernel::PREFERENCE
+            .into_iter()
+            .filter(|k| *k != Kernel::Burn)
+        {
             check(Architecture::Mlp, 1, LossKind::Mse, kernel);
             check(Architecture::Mlp, 2, LossKind::Huber(0.5), kernel);
         }

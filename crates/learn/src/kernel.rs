@@ -6,7 +6,7 @@
 //! fixed by measurement (`raceloop bench infer` prints every path side by side) rather than by
 //! timing at start-up, so that a machine always takes the same path and its results are
 //! reproducible. The AVX-512, AVX2 and NEON kernels do the same fused multiply-adds in the same
-//! order and give bit-identical outputs; the portable loops round differently (no FMA).
+//! order and give bit-identical products; the portable loops round differently (no FMA).
 //! `RACELOOP_KERNEL=avx512|avx2|neon|portable|burn` forces a path (for tests and benchmarks).
 
 use std::fmt;

@@ -19,7 +19,7 @@ pub mod kernel;
 pub mod loss;
 pub mod model;
 pub mod onnx;
-// The one module with `unsafe`: AVX-512 and AVX2 intrinsics behind run-time feature detection.
+// The one module with `unsafe`: AVX-512, AVX2 and NEON intrinsics, detected at run time.
 #[allow(unsafe_code)]
 pub mod packed;
 pub mod policy;

@@ -934,8 +934,8 @@ pub(crate) mod tests {
             .into_iter()
             .filter(|k| *k != Kernel::Burn)
             .collect();
-        for k in [Kernel::Avx512, Kernel::Avx2, Kernel::Neon] {
-            if !kernels.contains(&k) {
+        for k in Kernel::PREFERENCE {
+            if k != Kernel::Burn && !kernels.contains(&k) {
                 println!("{architecture:?}: the {k} path did not run (this CPU lacks it)");
             }
         }
@@ -981,9 +981,9 @@ pub(crate) mod tests {
         let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(7);
         let mut draw =
             |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-1.0..1.0)).collect() };
-        let kernels: Vec<Kernel> = [Kernel::Avx512, Kernel::Avx2, Kernel::Neon, Kernel::Portable]
+        let kernels: Vec<Kernel> = Kernel::available()
             .into_iter()
-            .filter(|k| k.supported())
+            .filter(|k| *k != Kernel::Burn)
             .collect();
         // FNV-1a over the FMA kernels' outputs.
         let mut hash = 0xcbf2_9ce4_8422_2325u64;
