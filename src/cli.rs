@@ -11,7 +11,8 @@ use raceloop_sim::StartMode;
 ///
 /// Simulates an F1TENTH car with a 1080-beam LiDAR on real race tracks, drives it with a Pure
 /// Pursuit expert, and measures lap times. Tracks: the 15 shipped circuits (`tracks/`) by name,
-/// or any centerline CSV in the f1tenth_racetracks format by path.
+/// any centerline CSV in the f1tenth_racetracks format by path, or a generated circuit
+/// (`synthetic:N`).
 #[derive(Debug, Parser)]
 #[command(
     name = "raceloop",
@@ -103,7 +104,8 @@ pub enum Command {
 /// Where configs come from and how a start is chosen; shared by commands that simulate.
 #[derive(Debug, Args)]
 pub struct SimArgs {
-    /// Track: a shipped name (e.g. Austin) or a path to a `*_centerline.csv`.
+    /// Track: a shipped name (e.g. Austin), a path to a `*_centerline.csv`, or a generated
+    /// circuit, `synthetic:N`.
     #[arg(long, default_value = "Austin")]
     pub track: String,
     /// Directory of RON config files (sim.ron, vehicle.ron, lidar.ron, expert.ron, episode.ron);
@@ -198,7 +200,8 @@ pub struct EvaluateArgs {
     /// Model directory.
     #[arg(long, default_value = "models/default")]
     pub model: PathBuf,
-    /// Tracks: all, a name, a CSV path, or several separated by commas [default: all].
+    /// Tracks: all, a name, a CSV path, `synthetic:N` or `synthetic:A..B` (generated circuits),
+    /// or several separated by commas [default: all].
     #[arg(long)]
     pub track: Option<String>,
     /// Episodes per track [default: 10].
@@ -240,8 +243,9 @@ pub struct PipelineArgs {
     /// Network [default: configs/model.ron].
     #[arg(long, value_enum)]
     pub arch: Option<ArchArg>,
-    /// Tracks for collection and evaluation [default: configs/collection.ron's `all,Montreal`
-    /// (Montreal twice as often) for collection, all shipped tracks for evaluation].
+    /// Tracks for collection and evaluation [default: configs/collection.ron's
+    /// `all,Montreal,synthetic:0..24` (Montreal twice as often, and 24 generated circuits) for
+    /// collection, all shipped tracks for evaluation].
     #[arg(long)]
     pub track: Option<String>,
     /// Evaluation episodes per track [default: 10].
@@ -269,9 +273,10 @@ pub struct CollectArgs {
     /// Number of episodes [default: 200].
     #[arg(long)]
     pub episodes: Option<usize>,
-    /// Tracks: `all`, a shipped name, a centerline CSV path, or several separated by commas;
+    /// Tracks: `all`, a shipped name, a centerline CSV path, generated circuits (`synthetic:N`,
+    /// `synthetic:A..B` for A to B−1), or several separated by commas;
     /// episodes are spread over them round-robin, and a track named twice gets twice the
-    /// episodes [default: configs/collection.ron, `all,Montreal`].
+    /// episodes [default: configs/collection.ron, `all,Montreal,synthetic:0..24`].
     #[arg(long)]
     pub track: Option<String>,
     /// Seed of episode 0; episode i uses BASE+i, so disjoint ranges never repeat a scenario [default: 0].

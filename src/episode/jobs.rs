@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use raceloop_sim::Track;
+use raceloop_sim::track::synthetic::PREFIX;
 use rayon::prelude::*;
 
 use super::plugin::Driver;
@@ -25,13 +26,13 @@ pub static EPISODES_DONE: AtomicUsize = AtomicUsize::new(0);
 pub static EPISODES_TOTAL: AtomicUsize = AtomicUsize::new(0);
 
 /// Loads the tracks named by a `--track` value: comma-separated shipped names, centerline CSV
-/// paths, or `all` (every shipped track). A track named twice (`all,Montreal`) gets twice the
+/// paths, `all` (every shipped track) or generated circuits (`synthetic:N`, `synthetic:A..B`). A track named twice (`all,Montreal`) gets twice the
 /// share of round-robin episodes (each track is loaded once).
 ///
 /// # Errors
 /// Unknown names or bad files.
 pub fn load_tracks(spec: &str) -> Result<Vec<Arc<Track>>> {
-    let names = track_names(spec);
+    let names = track_names(spec)?;
     if names.is_empty() {
         bail!("no track given");
     }
@@ -45,22 +46,34 @@ pub fn load_tracks(spec: &str) -> Result<Vec<Arc<Track>>> {
     Ok(names.iter().map(|n| loaded[n].clone()).collect())
 }
 
-/// The names or paths of a `--track` value, `all` expanded, in order, repeats kept.
-fn track_names(spec: &str) -> Vec<String> {
-    spec.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .flat_map(|s| {
-            if s.eq_ignore_ascii_case("all") {
+/// The names or paths of a `--track` value, in order, repeats kept: `all` expands to every
+/// shipped track, and `synthetic:A..B` to the generated circuits `synthetic:A` to
+/// `synthetic:B-1` (see [`raceloop_sim::track::synthetic`]).
+///
+/// # Errors
+/// A `synthetic:A..B` whose bounds are not whole numbers with A < B.
+pub fn track_names(spec: &str) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for s in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if s.eq_ignore_ascii_case("all") {
+            names.extend(
                 raceloop_sim::track::shipped_names()
                     .into_iter()
-                    .map(String::from)
-                    .collect()
-            } else {
-                vec![s.to_string()]
+                    .map(String::from),
+            );
+        } else if let Some((a, b)) = s.strip_prefix(PREFIX).and_then(|r| r.split_once("..")) {
+            let (Ok(a), Ok(b)) = (a.trim().parse::<u64>(), b.trim().parse::<u64>()) else {
+                bail!("track `{s}`: expected `{PREFIX}A..B` with whole numbers A < B");
+            };
+            if a >= b {
+                bail!("track `{s}`: the range {a}..{b} is empty");
             }
-        })
-        .collect()
+            names.extend((a..b).map(|n| format!("{PREFIX}{n}")));
+        } else {
+            names.push(s.to_string());
+        }
+    }
+    Ok(names)
 }
 
 /// What [`run_jobs`] returns: every job's result, and how much of it this call simulated (the
@@ -163,14 +176,26 @@ mod tests {
     #[test]
     fn track_lists_expand_all_and_keep_repeats() {
         let shipped = raceloop_sim::track::shipped_names();
-        assert_eq!(track_names("all"), shipped);
-        let weighted = track_names("all, Montreal");
+        assert_eq!(track_names("all").unwrap(), shipped);
+        let weighted = track_names("all, Montreal").unwrap();
         assert_eq!(weighted.len(), shipped.len() + 1);
         assert_eq!(weighted.iter().filter(|n| *n == "Montreal").count(), 2);
         assert_eq!(
-            track_names("Austin,,tracks/x.csv"),
+            track_names("Austin,,tracks/x.csv").unwrap(),
             ["Austin", "tracks/x.csv"]
         );
-        assert!(track_names(" , ").is_empty());
+        assert!(track_names(" , ").unwrap().is_empty());
+    }
+
+    #[test]
+    fn synthetic_ranges_expand_and_bad_ones_are_errors() {
+        assert_eq!(
+            track_names("Spa,synthetic:3..5,synthetic:9").unwrap(),
+            ["Spa", "synthetic:3", "synthetic:4", "synthetic:9"]
+        );
+        for bad in ["synthetic:5..5", "synthetic:a..4", "synthetic:1..-2"] {
+            let e = track_names(bad).unwrap_err().to_string();
+            assert!(e.contains(bad), "{e}");
+        }
     }
 }

@@ -46,13 +46,40 @@ pub struct RunInfo {
     /// expert's runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
+    /// Digests of the geometry of the tracks that are not shipped ([`custom_geometry`]), so
+    /// that a run never resumes into episodes of an edited CSV or another generator; absent
+    /// when every track is shipped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub track_geometry: Vec<String>,
+}
+
+/// A digest of the centerline and widths of each track that is not shipped (a CSV file or a
+/// generated circuit), in order. The shipped tracks are compiled into the binary, and their
+/// names alone keep the run keys of earlier versions.
+pub fn custom_geometry(tracks: &[Arc<Track>]) -> Vec<String> {
+    tracks
+        .iter()
+        .filter(|t| {
+            let shipped = raceloop_sim::track::SHIPPED.iter().any(|s| s.0 == t.name);
+            !shipped || t.source != Path::new("tracks").join(format!("{}_centerline.csv", t.name))
+        })
+        .map(|t| {
+            digest(&format!(
+                "{}|{:?}|{:?}|{:?}",
+                t.name,
+                t.centerline.points(),
+                t.w_right,
+                t.w_left
+            ))
+        })
+        .collect()
 }
 
 /// The default run directory of a collection: `runs/collect-<hash of what the episodes depend on>`
 /// (not the worker count), so that the same command resumes.
 pub fn default_dir(c: &CollectionConfig, sim: &SimConfig, tracks: &[Arc<Track>]) -> PathBuf {
     let names: Vec<String> = tracks.iter().map(|t| t.name.clone()).collect();
-    let key = format!(
+    let mut key = format!(
         "{}|{}|{}|{}|{}|{}|{}",
         c.episodes,
         c.seed,
@@ -62,6 +89,10 @@ pub fn default_dir(c: &CollectionConfig, sim: &SimConfig, tracks: &[Arc<Track>])
         c.steering_noise_speed,
         sim.to_ron()
     );
+    let geometry = custom_geometry(tracks);
+    if !geometry.is_empty() {
+        key.push_str(&format!("|{}", geometry.join(",")));
+    }
     PathBuf::from("runs").join(format!("collect-{}", digest(&key)))
 }
 
@@ -107,6 +138,7 @@ fn same_episodes(old: &RunInfo, new: &RunInfo) -> bool {
         && old.sim == new.sim
         && old.tracks == new.tracks
         && old.policy == new.policy
+        && old.track_geometry == new.track_geometry
 }
 
 /// Removes the episodes and summaries of `dir` when its `run.json` describes other settings
@@ -205,6 +237,7 @@ fn collect_with(
         wall_time_s: 0.0,
         complete: false,
         policy: learner.as_ref().map(|l| l.key.clone()),
+        track_geometry: custom_geometry(tracks),
     };
     clear_if_other(dir, &info)?;
     std::fs::create_dir_all(dir.join("episodes"))

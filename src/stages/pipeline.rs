@@ -242,6 +242,20 @@ pub fn pipeline(
     }
 }
 
+/// The entries of a collection's track list that are not shipped tracks (CSV paths, generated
+/// circuits): every cross-track fold trains on them too, since no fold evaluates on them.
+fn extra_tracks(spec: &str) -> Vec<&str> {
+    let shipped = raceloop_sim::track::shipped_names();
+    spec.split(',')
+        .map(str::trim)
+        .filter(|t| {
+            !t.is_empty()
+                && !t.eq_ignore_ascii_case("all")
+                && !shipped.iter().any(|s| s.eq_ignore_ascii_case(t))
+        })
+        .collect()
+}
+
 /// The shipped tracks of fold `k` of `folds`: track i (in name order) is in fold i mod `folds`.
 pub fn fold_tracks(k: usize, folds: usize) -> Vec<&'static str> {
     let mut names = raceloop_sim::track::shipped_names();
@@ -271,8 +285,8 @@ struct HeldOut<'a> {
 }
 
 /// Cross-track generalisation: for each fold k of `folds`, a whole pipeline (`VERSION-foldK`)
-/// that collects and trains on the shipped tracks outside fold k and evaluates on fold k's,
-/// which its model never saw. Writes one table of every track's held-out result,
+/// that collects and trains on the shipped tracks outside fold k (and on `collection.tracks`'
+/// other entries, see [`extra_tracks`]) and evaluates on fold k's, which its model never saw. Writes one table of every track's held-out result,
 /// `plan.out/VERSION/cross_track.csv` and `.json`, and prints it.
 fn cross_track(
     plan: &PipelinePlan,
@@ -290,12 +304,14 @@ fn cross_track(
     }
     let dir = plan.out.join(version);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let extra = extra_tracks(&resolved.config.collection.tracks);
     let mut summaries = Vec::new();
     for k in 0..folds {
         let held_out = fold_tracks(k, folds);
         let training: Vec<&str> = (0..folds)
             .filter(|&j| j != k)
             .flat_map(|j| fold_tracks(j, folds))
+            .chain(extra.iter().copied())
             .collect();
         println!(
             "[cross-track fold {}/{folds}] trains on {}; holds out {}",
@@ -494,7 +510,16 @@ fn one_pipeline(
 
 #[cfg(test)]
 mod tests {
-    use super::fold_tracks;
+    use super::{extra_tracks, fold_tracks};
+
+    #[test]
+    fn folds_keep_the_tracks_that_no_fold_holds_out() {
+        assert_eq!(
+            extra_tracks("all, Montreal,synthetic:0..40,my/track_centerline.csv,monza"),
+            ["synthetic:0..40", "my/track_centerline.csv"]
+        );
+        assert!(extra_tracks("all,Montreal").is_empty());
+    }
 
     #[test]
     fn every_shipped_track_is_held_out_once() {

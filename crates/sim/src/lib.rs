@@ -33,6 +33,7 @@ pub mod lidar;
 pub mod min_curvature;
 pub mod obstacle;
 pub mod scenario;
+pub mod seed;
 pub mod simulator;
 pub mod speed_profile;
 pub mod start;

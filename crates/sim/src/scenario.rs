@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, SimError};
 use crate::obstacle::{Obstacle, PARKED_CAR, Shape};
+use crate::seed::splitmix;
 use crate::track::Track;
 
 /// What an obstacle may be; each obstacle draws one of the configured kinds uniformly.
@@ -148,15 +149,6 @@ impl ScenarioConfig {
         }
         Ok(())
     }
-}
-
-/// SplitMix64's finaliser (Steele et al., "Fast Splittable Pseudorandom Number Generators",
-/// OOPSLA 2014): a bijective mix of 64 bits.
-fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// The obstacles of episode `seed` on `track` for a car of width `car_width` (m) starting at

@@ -3,6 +3,7 @@
 mod csv;
 mod grid;
 mod path;
+pub mod synthetic;
 mod walls;
 
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ pub use self::csv::{CenterlineRow, RacelineRow, parse_centerline, parse_raceline
 pub(crate) use self::grid::segment_box_distance;
 pub use self::grid::{CELL, NEAR_RADIUS, Segment, WallGrid};
 pub use self::path::{ClosedPath, Frenet};
-pub use self::walls::{corridor_rings, signed_area};
+pub use self::walls::{SEPARATING_WALL, corridor_rings, separate_sections, signed_area};
 use crate::error::{Result, SimError};
 
 macro_rules! csv {
@@ -121,9 +122,10 @@ pub struct Track {
     pub source: PathBuf,
     /// Centerline.
     pub centerline: ClosedPath,
-    /// Distance from the centerline to the right edge at each centerline point, m.
+    /// Distance from the centerline to the right edge at each centerline point, m (the CSV's,
+    /// narrowed where two sections overlap: [`separate_sections`]).
     pub w_right: Vec<f64>,
-    /// Distance from the centerline to the left edge at each centerline point, m.
+    /// Distance from the centerline to the left edge at each centerline point, m (likewise).
     pub w_left: Vec<f64>,
     /// The CSV line of each centerline point (1-based; repeated points are dropped, so this
     /// is not `index + 2`).
@@ -137,13 +139,18 @@ pub struct Track {
 }
 
 impl Track {
-    /// Loads a shipped track by name, or a centerline CSV by path (a `NAME_raceline.csv`
-    /// beside a `NAME_centerline.csv` is loaded too).
+    /// Loads a shipped track by name, a centerline CSV by path (a `NAME_raceline.csv`
+    /// beside a `NAME_centerline.csv` is loaded too), or a generated circuit, `synthetic:N`
+    /// (see [`synthetic`]; no raceline).
     ///
     /// # Errors
     /// [`SimError::UnknownTrack`] for a name that is neither shipped nor a file; read and parse
-    /// errors naming the file and line.
+    /// errors naming the file and line; [`SimError::Track`] for a `synthetic:` spec whose `N`
+    /// is not an integer.
     pub fn load(spec: &str) -> Result<Self> {
+        if let Some(n) = spec.strip_prefix(synthetic::PREFIX) {
+            return Self::synthetic(spec, n);
+        }
         if let Some((name, center, race)) = SHIPPED.iter().find(|t| t.0.eq_ignore_ascii_case(spec))
         {
             let dir = Path::new("tracks");
@@ -187,6 +194,33 @@ impl Track {
         )
     }
 
+    /// Synthetic circuit `n` (the text after [`synthetic::PREFIX`] in `spec`), named `spec`.
+    fn synthetic(spec: &str, n: &str) -> Result<Self> {
+        let err = |message: String| SimError::Track {
+            path: PathBuf::from(spec),
+            message,
+        };
+        let n: u64 = n.trim().parse().map_err(|_| {
+            err(format!(
+                "expected `{}N` with a whole number N ≥ 0, found `{spec}`",
+                synthetic::PREFIX
+            ))
+        })?;
+        let points = synthetic::centerline(n).map_err(err)?;
+        let rows: Vec<CenterlineRow> = points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| CenterlineRow {
+                x: p.x,
+                y: p.y,
+                w_right: synthetic::HALF_WIDTH,
+                w_left: synthetic::HALF_WIDTH,
+                line: i + 2,
+            })
+            .collect();
+        Self::from_rows(spec, Path::new(spec), &rows, None)
+    }
+
     /// Builds a track from centerline (and raceline) CSV texts; paths only name the sources in errors.
     ///
     /// # Errors
@@ -198,13 +232,24 @@ impl Track {
         raceline: Option<(&Path, &str)>,
     ) -> Result<Self> {
         let rows = parse_centerline(path, centerline)?;
+        Self::from_rows(name, path, &rows, raceline)
+    }
+
+    /// Builds a track from parsed centerline rows (and a raceline CSV text); `path` names the
+    /// source in errors.
+    fn from_rows(
+        name: &str,
+        path: &Path,
+        rows: &[CenterlineRow],
+        raceline: Option<(&Path, &str)>,
+    ) -> Result<Self> {
         let track_err = |message: String| SimError::Track {
             path: path.to_path_buf(),
             message,
         };
         let mut pts = Vec::with_capacity(rows.len());
         let (mut w_right, mut w_left, mut lines) = (Vec::new(), Vec::new(), Vec::new());
-        for r in &rows {
+        for r in rows {
             let p = DVec2::new(r.x, r.y);
             if pts.last().is_some_and(|q: &DVec2| q.distance(p) < 1e-9) {
                 continue;
@@ -221,6 +266,7 @@ impl Track {
             lines.pop();
         }
         reject_reversals(path, &pts, &lines)?;
+        let (w_right, w_left) = separate_sections(&pts, &w_right, &w_left);
         let centerline = ClosedPath::new(pts.iter().copied()).map_err(track_err)?;
         let raceline = match raceline {
             Some((rpath, text)) => {
@@ -341,6 +387,45 @@ mod tests {
             assert!(
                 (area / nominal - 1.0).abs() < 0.02,
                 "{name}: area {area} vs {nominal}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_wall_separates_montreals_hairpin_legs() {
+        let t = Track::load("Montreal").unwrap();
+        let c = &t.centerline;
+        // s = 185 m: the leg out of the hairpin, 1.91 m from the leg into it.
+        let (i, _) = c.locate(185.0);
+        let p = c.points()[i];
+        let other = (0..c.len())
+            .filter(|&j| c.delta_s(c.s_at_point(j), 185.0).abs() > 15.0)
+            .min_by(|&a, &b| {
+                p.distance(c.points()[a])
+                    .total_cmp(&p.distance(c.points()[b]))
+            })
+            .unwrap();
+        let q = c.points()[other];
+        assert!((1.85..1.95).contains(&p.distance(q)), "{}", p.distance(q));
+        let dir = (q - p).normalize();
+        let hit = t.grid.cast(p, dir, 0.0, 10.0);
+        let wall = (p.distance(q) - SEPARATING_WALL) / 2.0;
+        assert!(
+            (hit - wall).abs() < 0.02,
+            "hit at {hit} m, wall at {wall} m"
+        );
+        // From the other leg, the same wall from its other face.
+        let back = t.grid.cast(q, -dir, 0.0, 10.0);
+        assert!(
+            (back - wall).abs() < 0.02,
+            "hit at {back} m, wall at {wall} m"
+        );
+        // Only Montreal has sections this close: every other track keeps its CSV widths.
+        for name in shipped_names().into_iter().filter(|n| *n != "Montreal") {
+            let t = Track::load(name).unwrap();
+            assert!(
+                t.w_right.iter().chain(&t.w_left).all(|&w| w == 1.1),
+                "{name} was narrowed"
             );
         }
     }

@@ -4,8 +4,13 @@
 //! left and right width) and one disc per point (left half of radius `w_left`, right half of
 //! radius `w_right`): the Minkowski buffer of the polyline. Building it as a union (with `geo`'s
 //! boolean ops, on `i_overlay`) rather than by offsetting the centerline keeps the walls correct
-//! where a corner is tighter than the half-width (the naive offset folds there) and where two
-//! sections overlap (the Montreal hairpin, which leaves a small island between its legs).
+//! where a corner is tighter than the half-width (the naive offset folds there).
+//!
+//! Where two sections that are not one bend of the track come closer than their widths (the legs
+//! of Montreal's hairpin, 1.91 m apart with 2.2 m of width each), [`separate_sections`] first
+//! narrows each to its side of the gap, so that a wall runs between them, as in the occupancy
+//! maps of f1tenth_racetracks (`Montreal_map.png`) that f1tenth_gym drives on, rather than one
+//! merged corridor in which a car can turn into the other leg.
 
 use geo::{Area, Coord, LineString, MultiPolygon, Orient, Polygon, Simplify, orient::Direction};
 use glam::DVec2;
@@ -17,6 +22,55 @@ const SIMPLIFY_TOLERANCE: f64 = 1e-3;
 const MIN_RING_AREA: f64 = 1e-3;
 /// Points of each vertex disc: 5° steps, within 1.1 m × (1 − cos 2.5°) ≈ 1 mm of a true circle.
 const DISC_POINTS: usize = 72;
+
+/// Thickness of the wall that [`separate_sections`] leaves between two sections, m (the
+/// f1tenth_racetracks maps draw walls 2–3 pixels of 0.071 m thick).
+pub const SEPARATING_WALL: f64 = 0.1;
+
+/// The widths `(w_right, w_left)` (m) narrowed where two sections overlap: for each point i and
+/// each point j farther along the track than a half turn at the corridor's half-width
+/// (`π·max(wᵢ, wⱼ)`, so that a tight bend is not split from itself), the half of the corridor
+/// at i that faces j reaches at most to `(|pᵢ − pⱼ| − SEPARATING_WALL) / 2`. Widths of
+/// sections that keep their distance are returned unchanged (every shipped track but Montreal).
+pub fn separate_sections(
+    points: &[DVec2],
+    w_right: &[f64],
+    w_left: &[f64],
+) -> (Vec<f64>, Vec<f64>) {
+    let n = points.len();
+    let mut s = Vec::with_capacity(n);
+    let mut along = 0.0;
+    for i in 0..n {
+        s.push(along);
+        along += points[i].distance(points[(i + 1) % n]);
+    }
+    let (mut right, mut left) = (w_right.to_vec(), w_left.to_vec());
+    for i in 0..n {
+        let normal = (points[(i + 1) % n] - points[(i + n - 1) % n])
+            .normalize_or_zero()
+            .perp();
+        let wi = w_right[i].max(w_left[i]);
+        for j in 0..n {
+            let ds = (s[i] - s[j]).abs();
+            let wj = w_right[j].max(w_left[j]);
+            let reach = wi + wj;
+            let v = points[j] - points[i];
+            if ds.min(along - ds) <= std::f64::consts::PI * wi.max(wj)
+                || v.length_squared() >= reach * reach
+            {
+                continue;
+            }
+            let half = ((v.length() - SEPARATING_WALL) / 2.0).max(0.0);
+            let side = if v.dot(normal) >= 0.0 {
+                &mut left
+            } else {
+                &mut right
+            };
+            side[i] = side[i].min(half);
+        }
+    }
+    (right, left)
+}
 
 /// Closed wall rings (no repeated last point), oriented so that the drivable corridor lies to the
 /// **left** of every directed edge: the outer boundary counter-clockwise, islands clockwise.
