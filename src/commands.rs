@@ -66,6 +66,11 @@ pub fn dispatch(cli: Cli) -> Result<()> {
                     }
                 );
             }
+            println!(
+                "and generated circuits: {}N for any whole N (the main job collects on {}0..24)",
+                raceloop_sim::track::synthetic::PREFIX,
+                raceloop_sim::track::synthetic::PREFIX
+            );
             Ok(())
         }
     }
