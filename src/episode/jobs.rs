@@ -26,8 +26,9 @@ pub static EPISODES_DONE: AtomicUsize = AtomicUsize::new(0);
 pub static EPISODES_TOTAL: AtomicUsize = AtomicUsize::new(0);
 
 /// Loads the tracks named by a `--track` value: comma-separated shipped names, centerline CSV
-/// paths, `all` (every shipped track) or generated circuits (`synthetic:N`, `synthetic:A..B`). A track named twice (`all,Montreal`) gets twice the
-/// share of round-robin episodes (each track is loaded once).
+/// paths, `all` (every shipped track) or generated circuits (`synthetic:N`, `synthetic:A..B`).
+/// A track named twice (`all,Montreal`) gets twice the share of round-robin episodes (each
+/// track is loaded once).
 ///
 /// # Errors
 /// Unknown names or bad files.
@@ -52,7 +53,7 @@ pub fn load_tracks(spec: &str) -> Result<Vec<Arc<Track>>> {
 ///
 /// # Errors
 /// A `synthetic:A..B` whose bounds are not whole numbers with A < B.
-pub fn track_names(spec: &str) -> Result<Vec<String>> {
+fn track_names(spec: &str) -> Result<Vec<String>> {
     let mut names = Vec::new();
     for s in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         if s.eq_ignore_ascii_case("all") {

@@ -56,7 +56,7 @@ pub struct RunInfo {
 /// A digest of the centerline and widths of each track that is not shipped (a CSV file or a
 /// generated circuit), in order. The shipped tracks are compiled into the binary, and their
 /// names alone keep the run keys of earlier versions.
-pub fn custom_geometry(tracks: &[Arc<Track>]) -> Vec<String> {
+fn custom_geometry(tracks: &[Arc<Track>]) -> Vec<String> {
     tracks
         .iter()
         .filter(|t| {

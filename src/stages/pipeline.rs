@@ -286,8 +286,9 @@ struct HeldOut<'a> {
 
 /// Cross-track generalisation: for each fold k of `folds`, a whole pipeline (`VERSION-foldK`)
 /// that collects and trains on the shipped tracks outside fold k (and on `collection.tracks`'
-/// other entries, see [`extra_tracks`]) and evaluates on fold k's, which its model never saw. Writes one table of every track's held-out result,
-/// `plan.out/VERSION/cross_track.csv` and `.json`, and prints it.
+/// other entries, see [`extra_tracks`]) and evaluates on fold k's, which its model never saw.
+/// Writes one table of every track's held-out result, `plan.out/VERSION/cross_track.csv` and
+/// `.json`, and prints it.
 fn cross_track(
     plan: &PipelinePlan,
     version: &str,

@@ -35,8 +35,9 @@ pub const MIN_STRAIGHT: f64 = 2.0;
 pub const HAIRPIN_RADIUS: (f64, f64) = (0.9, 2.0);
 /// Radius range of other corners (20–120°), m, drawn log-uniformly.
 pub const CORNER_RADIUS: (f64, f64) = (2.0, 25.0);
-/// Least distance between centerline points more than [`NEAR_S`] apart along the track, m:
-/// closer than the track width, as in a hairpin, the two corridors merge into one.
+/// Least distance between centerline points more than [`NEAR_S`] apart along the track, m.
+/// Closer than the track width (a hairpin's legs), the track's walls leave a thin wall between
+/// the two sections (see `separate_sections`).
 pub const MIN_GAP_NEAR: f64 = 1.8;
 /// Least distance between centerline points more than [`FAR_S`] apart along the track, m (a
 /// wall between them, with room on both sides): only a hairpin's legs may run closer.
@@ -45,7 +46,7 @@ pub const MIN_GAP_FAR: f64 = 3.5;
 pub const NEAR_S: f64 = 4.0;
 /// See [`NEAR_S`].
 pub const FAR_S: f64 = 60.0;
-/// Drafts tried before giving up (about 1 in 10 is accepted).
+/// Drafts tried before giving up.
 const ATTEMPTS: u64 = 10_000;
 
 /// One corner of a draft: a straight of `straight` m, then an arc of `radius` m turning by
@@ -61,7 +62,8 @@ struct Corner {
 /// counter-clockwise or clockwise; the track is [`HALF_WIDTH`] wide on both sides.
 ///
 /// # Errors
-/// A message if no draft is accepted within the attempt budget (not seen for any `n` tried).
+/// A message if no draft is accepted within the attempt budget (not seen for any `n` tried,
+/// 0–23 included).
 pub fn centerline(n: u64) -> Result<Vec<DVec2>, String> {
     for attempt in 0..ATTEMPTS {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(
