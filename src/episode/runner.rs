@@ -113,6 +113,7 @@ pub fn run_episode(
                 ..job.clone()
             };
             let (again, files) = simulate(&full, driver(), driver_name, stop)?;
+            // Compared as `result.json` holds them, where a NaN equals itself.
             let json = |r: &EpisodeResult| serde_json::to_string(r).unwrap_or_default();
             if json(&again) != json(&result) {
                 if let Some(f) = files {

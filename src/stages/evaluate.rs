@@ -226,8 +226,7 @@ pub const KEY_FILE: &str = "evaluation.key";
 /// A digest of everything an evaluation's episodes depend on: the model
 /// ([`crate::episode::model_driver::model_digest`]: weights, `model.json`, `stats.json`, the
 /// rounding class of the inference path and the CPU architecture), the settings (not the worker
-/// count), the simulation
-/// config, the tracks' geometry and the build.
+/// count), the simulation config, the tracks' geometry and the build.
 ///
 /// # Errors
 /// Unreadable model files.

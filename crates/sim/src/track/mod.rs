@@ -266,8 +266,8 @@ impl Track {
             lines.pop();
         }
         reject_reversals(path, &pts, &lines)?;
-        let (w_right, w_left) = separate_sections(&pts, &w_right, &w_left);
         let centerline = ClosedPath::new(pts.iter().copied()).map_err(track_err)?;
+        let (w_right, w_left) = separate_sections(&centerline, &w_right, &w_left);
         let raceline = match raceline {
             Some((rpath, text)) => {
                 let rows = parse_raceline(rpath, text)?;

@@ -15,6 +15,8 @@
 use geo::{Area, Coord, LineString, MultiPolygon, Orient, Polygon, Simplify, orient::Direction};
 use glam::DVec2;
 
+use super::ClosedPath;
+
 /// Walls are simplified (Ramer–Douglas–Peucker) within this distance, m: fewer, longer segments
 /// for the LiDAR and the footprint test, as exact as the 1 mm disc approximation.
 const SIMPLIFY_TOLERANCE: f64 = 1e-3;
@@ -33,17 +35,12 @@ pub const SEPARATING_WALL: f64 = 0.1;
 /// at i that faces j reaches at most to `(|pᵢ − pⱼ| − SEPARATING_WALL) / 2`. Widths of
 /// sections that keep their distance are returned unchanged (every shipped track but Montreal).
 pub fn separate_sections(
-    points: &[DVec2],
+    centerline: &ClosedPath,
     w_right: &[f64],
     w_left: &[f64],
 ) -> (Vec<f64>, Vec<f64>) {
+    let points = centerline.points();
     let n = points.len();
-    let mut s = Vec::with_capacity(n);
-    let mut along = 0.0;
-    for i in 0..n {
-        s.push(along);
-        along += points[i].distance(points[(i + 1) % n]);
-    }
     let (mut right, mut left) = (w_right.to_vec(), w_left.to_vec());
     for i in 0..n {
         let normal = (points[(i + 1) % n] - points[(i + n - 1) % n])
@@ -51,13 +48,14 @@ pub fn separate_sections(
             .perp();
         let wi = w_right[i].max(w_left[i]);
         for j in 0..n {
-            let ds = (s[i] - s[j]).abs();
             let wj = w_right[j].max(w_left[j]);
             let reach = wi + wj;
             let v = points[j] - points[i];
-            if ds.min(along - ds) <= std::f64::consts::PI * wi.max(wj)
-                || v.length_squared() >= reach * reach
-            {
+            if v.length_squared() >= reach * reach {
+                continue;
+            }
+            let along = centerline.delta_s(centerline.s_at_point(i), centerline.s_at_point(j));
+            if along.abs() <= std::f64::consts::PI * wi.max(wj) {
                 continue;
             }
             let half = ((v.length() - SEPARATING_WALL) / 2.0).max(0.0);
