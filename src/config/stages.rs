@@ -55,7 +55,8 @@ pub struct DaggerConfig {
     pub val_episodes: usize,
     /// A model-driven episode that ended in a collision still teaches the expert's labels up to
     /// it: its scans are kept except those in the last `failure_margin_s` s, where the car could
-    /// no longer recover (s; negative = drop them, as for the expert). Timeouts are dropped.
+    /// no longer recover (s; negative = drop them, as for the expert). Timeouts and wrong-way
+    /// episodes are dropped.
     pub failure_margin_s: f64,
     /// The labelling expert's lookahead grows by this per metre of lateral distance from its
     /// path (m/m, ≥ 0; see `PurePursuit::with_lookahead_error_gain`), so that its labels steer a

@@ -10,7 +10,7 @@ use crate::tracking::provenance;
 pub struct EpisodeResult {
     /// `outcome == goal_reached`.
     pub success: bool,
-    /// `goal_reached`, `off_track`, `collision` or `timeout`.
+    /// `goal_reached`, `off_track`, `collision`, `wrong_way` or `timeout`.
     pub outcome: Outcome,
     /// Simulated duration, s.
     pub duration_s: f64,

@@ -37,6 +37,7 @@ pub fn open_window(args: &ViewArgs, tracking: &crate::tracking::TrackingArgs) ->
     sim.lidar.period_steps = resolved.config.evaluation.lidar_period_steps;
     sim.episode.laps = 1000.0;
     sim.episode.min_average_speed = 0.01;
+    sim.episode.wrong_way_distance = 0.0;
     sim.validate()?;
     let track = Arc::new(Track::load(&args.track)?);
     let settings = ViewSettings::new(args);

@@ -20,6 +20,11 @@ pub struct EpisodeConfig {
     pub laps: f64,
     /// Time limit = goal distance / this speed, m/s (`timeout`).
     pub min_average_speed: f64,
+    /// The episode ends as `wrong_way` once the progress has fallen this far below its best, m:
+    /// the car turned round and drives the circuit backwards (0 = never). Configs written before
+    /// it read 0.
+    #[serde(default)]
+    pub wrong_way_distance: f64,
     /// How the episode starts.
     pub start: StartConfig,
 }
@@ -46,6 +51,12 @@ impl EpisodeConfig {
             );
         }
         let s = &self.start;
+        if !(self.wrong_way_distance >= 0.0 && self.wrong_way_distance.is_finite()) {
+            return bad(
+                "wrong_way_distance",
+                format!("must be ≥ 0 m, found {}", self.wrong_way_distance),
+            );
+        }
         if !(s.heading_bound >= 0.0 && s.heading_bound < std::f64::consts::PI) {
             return bad(
                 "start.heading_bound",
@@ -84,6 +95,9 @@ pub enum Outcome {
     OffTrack,
     /// The car's footprint touched a wall or an obstacle ([`EpisodeStats::contact`] says which).
     Collision,
+    /// The progress fell [`EpisodeConfig::wrong_way_distance`] below its best: the car drives
+    /// the circuit backwards.
+    WrongWay,
     /// The time limit passed.
     Timeout,
 }
@@ -95,6 +109,7 @@ impl Outcome {
             Self::GoalReached => "goal_reached",
             Self::OffTrack => "off_track",
             Self::Collision => "collision",
+            Self::WrongWay => "wrong_way",
             Self::Timeout => "timeout",
         }
     }
@@ -172,6 +187,10 @@ pub struct EpisodeTracker {
     velocity: DVec2,
     time: f64,
     time_limit: f64,
+    /// Best progress so far, m.
+    best_progress: f64,
+    /// `wrong_way` below the best progress by this, m (0 = never).
+    wrong_way_distance: f64,
     stats: EpisodeStats,
     deviation_sum: f64,
     outcome: Option<Outcome>,
@@ -198,6 +217,8 @@ impl EpisodeTracker {
             velocity: DVec2::ZERO,
             time: 0.0,
             time_limit: goal / rules.min_average_speed,
+            best_progress: 0.0,
+            wrong_way_distance: rules.wrong_way_distance,
             stats: EpisodeStats {
                 goal,
                 min_wall_clearance: f64::MAX,
@@ -262,6 +283,7 @@ impl EpisodeTracker {
         let progress_before = self.stats.progress;
         let s = &mut self.stats;
         s.progress += track.centerline.delta_s(prev.s, self.frenet.s);
+        self.best_progress = self.best_progress.max(s.progress);
         s.steps += 1;
         s.distance += before.distance(after);
         let dev = self.frenet.d.abs();
@@ -292,8 +314,8 @@ impl EpisodeTracker {
 
     /// Decides whether the episode has ended, in this order: `collision` (the footprint at the
     /// car's pose touches a wall, then an obstacle: [`EpisodeStats::contact`]), `off_track` (the
-    /// reference point is outside the walls), `goal_reached`, `timeout`. Once decided, the
-    /// outcome stays.
+    /// reference point is outside the walls), `goal_reached`, `wrong_way`, `timeout`. Once
+    /// decided, the outcome stays.
     pub fn judge(&mut self, track: &Track, state: &VehicleState) -> Option<Outcome> {
         if self.outcome.is_none() {
             let (outcome, contact) = judge(self, track, state);
@@ -347,6 +369,9 @@ fn judge(
     }
     if t.stats.progress >= t.stats.goal {
         return (Some(Outcome::GoalReached), None);
+    }
+    if t.wrong_way_distance > 0.0 && t.stats.progress < t.best_progress - t.wrong_way_distance {
+        return (Some(Outcome::WrongWay), None);
     }
     (
         (t.time >= t.time_limit - 1e-9).then_some(Outcome::Timeout),
