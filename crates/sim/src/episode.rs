@@ -50,13 +50,13 @@ impl EpisodeConfig {
                 format!("must be > 0 m/s, found {}", self.min_average_speed),
             );
         }
-        let s = &self.start;
         if !(self.wrong_way_distance >= 0.0 && self.wrong_way_distance.is_finite()) {
             return bad(
                 "wrong_way_distance",
                 format!("must be ≥ 0 m, found {}", self.wrong_way_distance),
             );
         }
+        let s = &self.start;
         if !(s.heading_bound >= 0.0 && s.heading_bound < std::f64::consts::PI) {
             return bad(
                 "start.heading_bound",

@@ -1,5 +1,6 @@
 //! A car that drives the circuit backwards ends as `wrong_way` once its progress has fallen
-//! `episode.wrong_way_distance` below its best, and not before; 0 turns the rule off.
+//! `episode.wrong_way_distance` below its best, and not before; 0 turns the rule off; a bad
+//! distance is an error that names the field.
 
 use std::sync::Arc;
 
@@ -43,4 +44,14 @@ fn zero_turns_the_rule_off() {
     let (outcome, progress, _) = reverse(0.0);
     assert_ne!(outcome, Outcome::WrongWay);
     assert!(progress < -10.0, "ended at {progress} m of progress");
+}
+
+#[test]
+fn a_negative_or_infinite_distance_is_an_error_that_names_the_field() {
+    for bad in [-1.0, f64::INFINITY, f64::NAN] {
+        let mut config = SimConfig::default();
+        config.episode.wrong_way_distance = bad;
+        let error = config.episode.validate().unwrap_err().to_string();
+        assert!(error.contains("episode.wrong_way_distance"), "{error}");
+    }
 }
