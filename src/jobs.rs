@@ -153,7 +153,11 @@ pub fn train(
         .map(|d| d.stats.train_samples.div_ceil(training.batch_size))
         .with_context(|| format!("loading dataset {}", dataset.display()))?
         .max(1);
-    let (epochs, batch_size) = (training.epochs, training.batch_size);
+    // An ensemble trains its members one after another: the epochs and curves run on across them.
+    let (epochs, batch_size) = (
+        training.epochs * resolved.config.model.members,
+        training.batch_size,
+    );
     {
         let mut r = report.lock().expect("not poisoned");
         r.stage = "train".into();
@@ -170,22 +174,23 @@ pub fn train(
         device: "cpu".into(),
         models_root: PathBuf::from("models"),
     };
-    let mut batch = 0usize;
+    let (mut batch, mut epochs_done) = (0usize, 0usize);
     let dir = train_model(
         &job,
         run,
         &mut |p| {
             let mut r = report.lock().expect("not poisoned");
             match p {
-                Progress::Batch { epoch, loss, .. } => {
+                Progress::Batch { loss, .. } => {
                     batch += 1;
+                    let epoch = epochs_done + 1;
                     r.batch_loss_curve
                         .push([batch as f64 / batches_per_epoch as f64, *loss]);
                     // Throughput and ETA over the batches so far (validation included).
                     let elapsed = started.elapsed().as_secs_f64().max(1e-9);
                     let eta = elapsed / batch as f64 * r.batches.saturating_sub(batch) as f64;
                     let rate = (batch * batch_size) as f64 / elapsed;
-                    r.epoch = *epoch;
+                    r.epoch = epoch;
                     r.batch = batch;
                     r.batch_loss = Some(*loss);
                     r.samples_per_s = Some(rate);
@@ -195,10 +200,11 @@ pub fn train(
                     );
                 }
                 Progress::Epoch(m) => {
+                    epochs_done += 1;
                     r.train_loss = Some(m.train_loss);
                     r.val_loss = Some(m.val_loss);
-                    r.train_loss_curve.push([m.epoch as f64, m.train_loss]);
-                    r.val_loss_curve.push([m.epoch as f64, m.val_loss]);
+                    r.train_loss_curve.push([epochs_done as f64, m.train_loss]);
+                    r.val_loss_curve.push([epochs_done as f64, m.val_loss]);
                 }
             }
         },

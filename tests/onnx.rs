@@ -1,6 +1,6 @@
 //! `model.onnx` as a deployment artefact: `raceloop export` writes it, and the Python packages
-//! `onnx` (checker) and `onnxruntime` reproduce raceloop's `Policy` on 200 real scans within
-//! 1e-5 at batch 1 and batch 7.
+//! `onnx` (checker) and `onnxruntime` reproduce raceloop's `Policy` (one network or an ensemble)
+//! on 200 real scans within 1e-5 at batch 1 and batch 7.
 
 mod common;
 
@@ -128,6 +128,7 @@ fn a_steering_only_model_exports_its_fixed_speed_in_the_graph() {
         architecture: Architecture::TinyLidarNet,
         num_beams: 1080,
         outputs: 1,
+        members: 1,
     };
     let model = config.init(&burn::prelude::Device::flex());
     policy::save_weights(&model, &dir).unwrap();
@@ -146,6 +147,47 @@ fn a_steering_only_model_exports_its_fixed_speed_in_the_graph() {
     };
     raceloop_files::write_json(&dir.join(policy::STATS_FILE), &stats).unwrap();
     assert!(real_scans(200).iter().any(|&r| r > 10.0));
+    check_against_policy(&dir);
+}
+
+/// An ensemble (`model.members=3`): one graph that takes the median of the three networks'
+/// outputs, as `Policy` does.
+#[test]
+fn an_ensemble_exports_as_one_graph_that_combines_its_members() {
+    let dir = tempdir("ensemble");
+    let config = ModelConfig {
+        architecture: Architecture::TinyLidarNet,
+        num_beams: 1080,
+        outputs: 2,
+        members: 3,
+    };
+    let members: Vec<_> = (0..3)
+        .map(|_| config.init(&burn::prelude::Device::flex()))
+        .collect();
+    policy::save_members(&members, &dir).unwrap();
+    raceloop_files::write_json(&dir.join(policy::MODEL_FILE), &config).unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default");
+    std::fs::copy(
+        shipped.join(policy::STATS_FILE),
+        dir.join(policy::STATS_FILE),
+    )
+    .unwrap();
+    let scans = real_scans(8);
+    let alone: Vec<Vec<(f32, f32)>> = members
+        .iter()
+        .map(|m| {
+            let one = ModelConfig {
+                members: 1,
+                ..config.clone()
+            };
+            let stats = Policy::load(&dir).unwrap().stats().clone();
+            Policy::new(m.clone(), one, stats, burn::prelude::Device::flex()).act_batch(&scans)
+        })
+        .collect();
+    assert!(
+        alone[0] != alone[1] && alone[1] != alone[2],
+        "three networks"
+    );
     check_against_policy(&dir);
 }
 

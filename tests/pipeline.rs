@@ -210,6 +210,60 @@ fn small_pipeline_end_to_end() {
             assert_eq!(p["status"], "FINISHED");
         }
     }
+
+    // An ensemble of two on the same dataset: member 0 trains exactly as the pipeline model's first
+    // network did (the same seed, data and epochs), member 1 from the next seed; one weights file
+    // and one ONNX graph hold both.
+    let out = Command::new(env!("CARGO_BIN_EXE_raceloop"))
+        .args([
+            "train",
+            "--epochs",
+            "1",
+            "--name",
+            "ensemble",
+            "--no-tracking",
+            "--dataset",
+        ])
+        .arg(&dataset)
+        .arg("--models")
+        .arg(root.join("models"))
+        .arg("model.members=2")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("ensemble of 2"), "{stdout}");
+    let ensemble = root.join("models/ensemble");
+    assert_eq!(json(ensemble.join("model.json"))["members"], 2);
+    assert_eq!(
+        json(ensemble.join("lineage.json"))["member_val_losses"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let rows = |dir: &Path| -> Vec<Vec<String>> {
+        std::fs::read_to_string(dir.join("metrics.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').map(String::from).collect())
+            .collect()
+    };
+    let (single, members) = (rows(&model), rows(&ensemble));
+    assert_eq!(members.len(), 2);
+    assert_eq!(
+        members[0][..4],
+        single[0][..4],
+        "member 0 trains as the pipeline's first network"
+    );
+    assert_ne!(members[1][1], members[0][1], "member 1 has its own seed");
+    assert_eq!((members[0][6].as_str(), members[1][6].as_str()), ("0", "1"));
+    assert!(ensemble.join("model.onnx").is_file());
     std::fs::remove_dir_all(&root).unwrap();
 }
 

@@ -195,6 +195,7 @@ pub fn train(args: &BenchTrainArgs) -> Result<()> {
         architecture: args.arch.into(),
         num_beams: beams,
         outputs: 1,
+        members: 1,
     };
     let mut cfg = crate::config::Resolved::load(std::path::Path::new("configs"), &[])?
         .config

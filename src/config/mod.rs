@@ -71,6 +71,15 @@ fn expert_area(path: &Path, text: &str) -> Result<Value> {
     Ok(tree)
 }
 
+/// The model area with its `members`, which saved configs leave out while it is 1 but which
+/// overrides (`model.members=3`) must find.
+fn model_area(path: &Path, text: &str) -> Result<Value> {
+    let model = parse_ron::<ModelConfig>(path, text)?;
+    let mut tree = serde_json::to_value(&model)?;
+    tree["members"] = model.members.into();
+    Ok(tree)
+}
+
 /// The one area table: `(area, shipped text, parser)`, in [`Config`]'s field order. The
 /// simulation's areas are the core's compiled-in texts; the stages' are compiled in here.
 const AREAS: [(&str, &str, AreaParser); 12] = [
@@ -95,11 +104,7 @@ const AREAS: [(&str, &str, AreaParser); 12] = [
         include_str!("../../configs/dataset.ron"),
         typed::<DatasetConfig>,
     ),
-    (
-        "model",
-        include_str!("../../configs/model.ron"),
-        typed::<ModelConfig>,
-    ),
+    ("model", include_str!("../../configs/model.ron"), model_area),
     (
         "training",
         include_str!("../../configs/training.ron"),

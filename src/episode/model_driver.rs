@@ -3,8 +3,9 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use raceloop_learn::Policy;
+use raceloop_learn::model::ENSEMBLE_RULE;
 use raceloop_learn::policy::{MODEL_FILE, STATS_FILE, WEIGHTS_FILE};
+use raceloop_learn::{ModelConfig, Policy};
 use raceloop_sim::Action;
 use sha2::{Digest, Sha256};
 
@@ -24,7 +25,8 @@ impl ScanPolicy for ModelDriver {
 }
 
 /// What a model's commands depend on: a digest (16 hex digits) of the weights, `model.json` and
-/// `stats.json` in `model_dir`, the rounding class of the inference path that this CPU takes
+/// `stats.json` in `model_dir`, an ensemble's rule of combining its members
+/// ([`ENSEMBLE_RULE`]), the rounding class of the inference path that this CPU takes
 /// ([`raceloop_learn::kernel::Kernel::numerics`]) and the CPU architecture: the C library's
 /// `tanhf` rounds differently on x86-64 and aarch64 (a hash over 8.4 M inputs differs), so
 /// the same weights and products still give different commands. Keys evaluations and DAgger
@@ -37,6 +39,10 @@ pub fn model_digest(model_dir: &Path) -> Result<String> {
     for file in [WEIGHTS_FILE, MODEL_FILE, STATS_FILE] {
         let path = model_dir.join(file);
         h.update(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
+    }
+    let config: ModelConfig = raceloop_files::read_json(&model_dir.join(MODEL_FILE))?;
+    if config.members > 1 {
+        h.update(ENSEMBLE_RULE.as_bytes());
     }
     h.update(
         raceloop_learn::kernel::Kernel::choose()

@@ -1,4 +1,5 @@
-//! `raceloop train`: trains Tiny Lidar Net (or the MLP baseline) on a dataset version and writes
+//! `raceloop train`: trains Tiny Lidar Net (or the MLP baseline), or an ensemble of them
+//! (`model.members`, each member from its own seed), on a dataset version and writes
 //! `models/<name>/`: weights, `model.json`, `training.json`, `stats.json`, `metrics.csv`,
 //! `lineage.json` and `model.onnx` (the deployable graph, see [`raceloop_learn::onnx`]).
 
@@ -29,10 +30,14 @@ pub struct Lineage {
     pub config_hash: String,
     /// Build versions (git commit, ...).
     pub versions: Versions,
-    /// Best epoch (1-based) and its validation loss.
+    /// Best epoch (1-based) of the first member (the only one of a single network).
     pub best_epoch: usize,
-    /// Validation loss of the saved weights.
+    /// Validation loss of the saved weights: of the ensemble's combined output where
+    /// `model.members` > 1.
     pub best_val_loss: f64,
+    /// Each member's best validation loss, in seed order (`training.seed` + index).
+    #[serde(default)]
+    pub member_val_losses: Vec<f64>,
     /// Wall time of training, s.
     pub train_seconds: f64,
     /// MLflow run id of the training run (empty when not tracked).
@@ -133,11 +138,17 @@ pub fn train_model(
     }
     let dataset = Dataset::load(&job.dataset_dir)?;
     let t0 = std::time::Instant::now();
-    let trained = fit(job, &dataset, run, observe, stop)?;
-    if trained.metrics.is_empty() {
-        anyhow::bail!("interrupted before the first epoch ended; nothing saved");
-    }
-    let best = &trained.metrics[trained.best_epoch.max(1) - 1];
+    let members = fit(job, &dataset, run, observe, stop)?;
+    let first = &members[0];
+    let member_val_losses: Vec<f64> = members
+        .iter()
+        .map(|t| t.metrics[t.best_epoch.max(1) - 1].val_loss)
+        .collect();
+    let best_val_loss = if members.len() == 1 {
+        member_val_losses[0]
+    } else {
+        ensemble_val_loss(job, &dataset, &members)?
+    };
     let lineage = Lineage {
         model: job.name.clone(),
         dataset_version: manifest.version.clone(),
@@ -145,22 +156,55 @@ pub fn train_model(
         source_runs: manifest.source_runs.clone(),
         config_hash: hash,
         versions: Versions::current(),
-        best_epoch: trained.best_epoch,
-        best_val_loss: best.val_loss,
+        best_epoch: first.best_epoch,
+        best_val_loss,
+        member_val_losses,
         train_seconds: t0.elapsed().as_secs_f64(),
         tracking_run: run.id.clone(),
     };
-    save_model_dir(&dir, job, &dataset, &trained, &lineage)?;
-    println!(
-        "trained {:?} ({} parameters) in {:.1} s: best epoch {} with val loss {:.5}",
-        job.model.architecture,
-        burn::module::Module::num_params(&trained.model),
-        lineage.train_seconds,
-        lineage.best_epoch,
-        lineage.best_val_loss
-    );
+    save_model_dir(&dir, job, &dataset, &members, &lineage)?;
+    let params: usize = members
+        .iter()
+        .map(|t| burn::module::Module::num_params(&t.model))
+        .sum();
+    if members.len() == 1 {
+        println!(
+            "trained {:?} ({params} parameters) in {:.1} s: best epoch {} with val loss {:.5}",
+            job.model.architecture, lineage.train_seconds, lineage.best_epoch, best_val_loss
+        );
+    } else {
+        println!(
+            "trained an ensemble of {} {:?} ({params} parameters) in {:.1} s: val loss {:.5} \
+             (members {})",
+            members.len(),
+            job.model.architecture,
+            lineage.train_seconds,
+            best_val_loss,
+            lineage
+                .member_val_losses
+                .iter()
+                .map(|l| format!("{l:.5}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     println!("model: {}", dir.display());
     Ok(dir)
+}
+
+/// Validation loss of the ensemble's combined output (normalised labels, the training loss).
+fn ensemble_val_loss(job: &TrainJob, dataset: &Dataset, members: &[Trained]) -> Result<f64> {
+    let (x, y) = raceloop_learn::train::prepare(&dataset.val, &dataset.stats, job.model.outputs);
+    let models: Vec<raceloop_learn::Model> = members.iter().map(|t| t.model.clone()).collect();
+    Ok(raceloop_learn::train::evaluate_loss(
+        &models,
+        &x,
+        &y,
+        job.model.num_beams,
+        job.model.outputs,
+        job.training.loss,
+        &device(&job.device)?,
+    ))
 }
 
 /// Writes `dir/model.onnx` from the model directory `dir` (`raceloop export`, and every
@@ -183,18 +227,25 @@ fn print_exported(dir: &Path, done: &onnx::Exported) {
     );
 }
 
-/// Runs the training loop with a progress bar, logging each epoch's metrics to `run`.
+/// Runs the training loop of each of `model.members` members (member j from seed
+/// `training.seed` + j) with one progress bar, logging each epoch's metrics to `run` (member j's
+/// epoch e at step j · epochs + e, with its `member`).
+///
+/// # Errors
+/// As [`raceloop_learn::train`]; a stop before the first epoch ended, or before the last member
+/// began (an ensemble is saved with all its members or not at all).
 fn fit(
     job: &TrainJob,
     dataset: &Dataset,
     run: &Run,
     observe: &mut dyn FnMut(&Progress),
     stop: &dyn Fn() -> bool,
-) -> Result<Trained> {
+) -> Result<Vec<Trained>> {
     let cfg = &job.training;
+    let k = job.model.members;
     let device = device(&job.device)?;
     let bar = ProgressBar::new(
-        (cfg.epochs * dataset.stats.train_samples.div_ceil(cfg.batch_size)) as u64,
+        (k * cfg.epochs * dataset.stats.train_samples.div_ceil(cfg.batch_size)) as u64,
     );
     bar.set_style(
         ProgressStyle::with_template(
@@ -203,52 +254,75 @@ fn fit(
         .expect("template")
         .progress_chars("=> "),
     );
-    let mut last_val = String::new();
-    let trained = raceloop_learn::train(
-        dataset,
-        &job.model,
-        cfg,
-        &device,
-        &mut |p| {
-            observe(&p);
-            match p {
-                Progress::Batch { epoch, loss, .. } => {
-                    bar.inc(1);
-                    bar.set_message(format!(
-                        "epoch {epoch}/{} loss {loss:.5}{last_val}",
-                        cfg.epochs
-                    ));
-                }
-                Progress::Epoch(m) => {
-                    last_val = format!(", val {:.5}", m.val_loss);
-                    if let Err(e) = run.log_metrics(
-                        &[
-                            ("train_loss", m.train_loss),
-                            ("val_loss", m.val_loss),
-                            ("lr", m.lr),
-                            ("samples_per_s", m.samples_per_s),
-                            ("epoch_seconds", m.seconds),
-                        ],
-                        m.epoch as i64,
-                    ) {
-                        tracing::warn!("tracking: {e:#}");
+    let mut members = Vec::with_capacity(k);
+    for member in 0..k {
+        let member_cfg = TrainConfig {
+            seed: cfg.seed.wrapping_add(member as u64),
+            ..cfg.clone()
+        };
+        let tag = if k > 1 {
+            format!("member {}/{k} ", member + 1)
+        } else {
+            String::new()
+        };
+        let mut last_val = String::new();
+        let trained = raceloop_learn::train(
+            dataset,
+            &job.model,
+            &member_cfg,
+            &device,
+            &mut |p| {
+                observe(&p);
+                match p {
+                    Progress::Batch { epoch, loss, .. } => {
+                        bar.inc(1);
+                        bar.set_message(format!(
+                            "{tag}epoch {epoch}/{} loss {loss:.5}{last_val}",
+                            cfg.epochs
+                        ));
                     }
-                    let line = format!(
-                        "epoch {:>3}: train loss {:.5}  val loss {:.5}  {:.1} s  {:.0} samples/s",
-                        m.epoch, m.train_loss, m.val_loss, m.seconds, m.samples_per_s
-                    );
-                    if bar.is_hidden() {
-                        println!("{line}");
-                    } else {
-                        bar.println(line);
+                    Progress::Epoch(m) => {
+                        last_val = format!(", val {:.5}", m.val_loss);
+                        if let Err(e) = run.log_metrics(
+                            &[
+                                ("train_loss", m.train_loss),
+                                ("val_loss", m.val_loss),
+                                ("lr", m.lr),
+                                ("samples_per_s", m.samples_per_s),
+                                ("epoch_seconds", m.seconds),
+                                ("member", member as f64),
+                            ],
+                            (member * cfg.epochs + m.epoch) as i64,
+                        ) {
+                            tracing::warn!("tracking: {e:#}");
+                        }
+                        let line = format!(
+                            "{tag}epoch {:>3}: train loss {:.5}  val loss {:.5}  {:.1} s  {:.0} samples/s",
+                            m.epoch, m.train_loss, m.val_loss, m.seconds, m.samples_per_s
+                        );
+                        if bar.is_hidden() {
+                            println!("{line}");
+                        } else {
+                            bar.println(line);
+                        }
                     }
                 }
-            }
-        },
-        stop,
-    )?;
+            },
+            stop,
+        )?;
+        if trained.metrics.is_empty() {
+            anyhow::bail!("interrupted before the first epoch ended; nothing saved");
+        }
+        members.push(trained);
+        if stop() && member + 1 < k {
+            anyhow::bail!(
+                "interrupted after {} of {k} ensemble members; nothing saved",
+                member + 1
+            );
+        }
+    }
     bar.finish_and_clear();
-    Ok(trained)
+    Ok(members)
 }
 
 /// Writes the model directory: weights, configs, statistics, `metrics.csv`, `lineage.json`.
@@ -259,7 +333,7 @@ fn save_model_dir(
     dir: &Path,
     job: &TrainJob,
     dataset: &Dataset,
-    trained: &Trained,
+    members: &[Trained],
     lineage: &Lineage,
 ) -> Result<()> {
     let final_dir = dir;
@@ -267,7 +341,8 @@ fn save_model_dir(
     raceloop_files::remove(&staged)?;
     let dir = staged.as_path();
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    policy::save_weights(&trained.model, dir)?;
+    let models: Vec<raceloop_learn::Model> = members.iter().map(|t| t.model.clone()).collect();
+    policy::save_members(&models, dir)?;
     raceloop_files::write_json(&dir.join(policy::MODEL_FILE), &job.model)?;
     raceloop_files::write_json(&dir.join("training.json"), &job.training)?;
     raceloop_files::write_json(&dir.join(policy::STATS_FILE), &dataset.stats)?;
@@ -279,16 +354,20 @@ fn save_model_dir(
         "lr",
         "seconds",
         "samples_per_s",
+        "member",
     ])?;
-    for m in &trained.metrics {
-        csv.write_record([
-            m.epoch.to_string(),
-            m.train_loss.to_string(),
-            m.val_loss.to_string(),
-            m.lr.to_string(),
-            format!("{:.3}", m.seconds),
-            format!("{:.1}", m.samples_per_s),
-        ])?;
+    for (member, trained) in members.iter().enumerate() {
+        for m in &trained.metrics {
+            csv.write_record([
+                m.epoch.to_string(),
+                m.train_loss.to_string(),
+                m.val_loss.to_string(),
+                m.lr.to_string(),
+                format!("{:.3}", m.seconds),
+                format!("{:.1}", m.samples_per_s),
+                member.to_string(),
+            ])?;
+        }
     }
     raceloop_files::write(&dir.join("metrics.csv"), csv.into_inner()?)?;
     raceloop_files::write_json(&dir.join("lineage.json"), lineage)?;

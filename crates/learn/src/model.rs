@@ -36,10 +36,29 @@ pub struct ModelConfig {
     pub num_beams: usize,
     /// Outputs: 1 = steering (speed fixed), 2 = steering and speed.
     pub outputs: usize,
+    /// Networks in the ensemble (1 = one network, the paper's). Each member is the same network
+    /// trained alone from its own seed (`training.seed` + member index) on the same data (a deep
+    /// ensemble, Lakshminarayanan et al. 2017); the policy takes the trimmed mean of their
+    /// normalised outputs (see [`forward_ensemble`]). Left out of
+    /// `model.json` when 1, so single-network model directories keep their bytes and hashes.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub members: usize,
+}
+
+/// Most networks in an ensemble.
+pub const MAX_MEMBERS: usize = 16;
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 impl ModelConfig {
-    /// Checks that the outputs are 1 or 2 and that the scan is long enough for the conv stack.
+    /// Checks that the outputs are 1 or 2, the members 1..=[`MAX_MEMBERS`], and that the scan is
+    /// long enough for the conv stack.
     ///
     /// # Errors
     /// [`LearnError::Config`] naming the field.
@@ -59,6 +78,15 @@ impl ModelConfig {
                 ),
             );
         }
+        if !(1..=MAX_MEMBERS).contains(&self.members) {
+            return bad(
+                "members",
+                format!(
+                    "must be 1 (one network) to {MAX_MEMBERS}, found {}",
+                    self.members
+                ),
+            );
+        }
         let min = TLN_CONVS
             .iter()
             .rev()
@@ -75,7 +103,7 @@ impl ModelConfig {
         Ok(())
     }
 
-    /// Builds the network with freshly initialised weights on `device`.
+    /// Builds one network (one member) with freshly initialised weights on `device`.
     pub fn init(&self, device: &Device) -> Model {
         match self.architecture {
             Architecture::TinyLidarNet => {
@@ -213,6 +241,52 @@ impl Model {
     }
 }
 
+/// The members of an ensemble ([`ModelConfig::members`] > 1) as one module: what
+/// `weights.safetensors` holds for an ensemble (tensors `members.J.…`; a single network keeps
+/// its own names).
+#[derive(Module, Debug)]
+pub struct Ensemble {
+    /// The members, in seed order.
+    pub members: Vec<Model>,
+}
+
+impl Ensemble {
+    /// `[batch, 1, num_beams]` normalised scans → `[batch, outputs]`: see [`forward_ensemble`].
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<2> {
+        forward_ensemble(&self.members, x)
+    }
+}
+
+/// How [`forward_ensemble`] combines the members, for keys of results that depend on it.
+pub const ENSEMBLE_RULE: &str = "trimmed mean: (sum - max - min) / (k - 2) for k >= 3, else mean";
+
+/// `[batch, 1, num_beams]` normalised scans → `[batch, outputs]`: each output is the trimmed
+/// mean of the members' outputs, the mean without the largest and the smallest one (for 3
+/// members their median), so that one member that loses a corner is outvoted; with 1 or 2
+/// members the plain mean. Computed as `(Σ − max − min) / (k − 2)` (Σ summed in member order),
+/// as [`crate::Policy`] does.
+///
+/// # Panics
+/// With no members.
+pub fn forward_ensemble(members: &[Model], x: Tensor<3>) -> Tensor<2> {
+    let k = members.len();
+    assert!(k > 0, "an ensemble needs a member");
+    let outs: Vec<Tensor<2>> = members.iter().map(|m| m.forward(x.clone())).collect();
+    if k == 1 {
+        return outs.into_iter().next().expect("one member");
+    }
+    let stacked: Tensor<3> = Tensor::stack(outs, 0);
+    let sum = stacked.clone().sum_dim(0);
+    let combined = if k < 3 {
+        sum / k as f32
+    } else {
+        let (max, _) = stacked.clone().max_dim_with_indices(0);
+        let (min, _) = stacked.min_dim_with_indices(0);
+        (sum - max - min) / (k - 2) as f32
+    };
+    combined.squeeze_dim(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +303,7 @@ mod tests {
             architecture: Architecture::TinyLidarNet,
             num_beams: 1080,
             outputs: 2,
+            members: 1,
         };
         let m = cfg.init(&d);
         let y = m.forward(Tensor::zeros([3, 1, 1080], &d));
@@ -268,6 +343,7 @@ mod tests {
             architecture: Architecture::Mlp,
             num_beams: 1080,
             outputs: 1,
+            members: 1,
         }
         .init(&d);
         assert_eq!(m.forward(Tensor::zeros([2, 1, 1080], &d)).dims(), [2, 1]);

@@ -6,7 +6,8 @@
 //! `burn-onnx`'s `OnnxExporter` from a capture of Burn's forward pass. The pre- and
 //! post-processing of [`Policy`](crate::Policy) are part of it:
 //! `x = (min(scan, range_clip) − scan_mean) / scan_std`, the network, then
-//! `action = y · W + b` with `W`, `b` from `stats.json`: steering = `y₀ · steering_scale`,
+//! `action = y · W + b` with `W`, `b` from `stats.json` (for an ensemble, `y` is the trimmed
+//! mean of the members' outputs, [`forward_ensemble`]): steering = `y₀ · steering_scale`,
 //! speed = `y₁ · speed_scale`, or the training mean speed for a steering-only (1-output) model.
 //! The model's `model.json` and `stats.json` are also stored in the file's `metadata_props`
 //! (`raceloop.model`, `raceloop.stats`).
@@ -24,7 +25,7 @@ use protobuf::Message;
 
 use crate::dataset::Stats;
 use crate::error::{LearnError, Result};
-use crate::model::{Model, ModelConfig};
+use crate::model::{Model, ModelConfig, forward_ensemble};
 use crate::policy::load_dir;
 
 /// The ONNX file in a model directory.
@@ -39,7 +40,8 @@ pub const BATCH_AXIS: &str = "batch";
 /// The deployed function: raw ranges → command, everything [`crate::Policy`] does.
 #[derive(Module, Debug)]
 struct Deployed {
-    model: Model,
+    /// One network, or an ensemble's members.
+    members: Vec<Model>,
     /// `[outputs] → [steering rad, speed m/s]`: weight `[outputs, 2]`, bias `[2]`.
     action: Linear,
     range_clip: f32,
@@ -48,7 +50,7 @@ struct Deployed {
 }
 
 impl Deployed {
-    fn new(model: Model, config: &ModelConfig, stats: &Stats, device: &Device) -> Self {
+    fn new(members: Vec<Model>, config: &ModelConfig, stats: &Stats, device: &Device) -> Self {
         let (weight, bias) = if config.outputs == 1 {
             (
                 vec![stats.steering_scale, 0.0],
@@ -63,7 +65,7 @@ impl Deployed {
         let weight = Tensor::<2>::from_data(TensorData::new(weight, [config.outputs, 2]), device);
         let bias = Tensor::<1>::from_data(TensorData::new(bias.to_vec(), [2]), device);
         Self {
-            model,
+            members,
             action: Linear {
                 weight: Param::from_tensor(weight),
                 bias: Some(Param::from_tensor(bias)),
@@ -82,7 +84,8 @@ impl Deployed {
         let x = (scan - over)
             .sub_scalar(self.scan_mean)
             .mul_scalar(self.inv_scan_std);
-        self.action.forward(self.model.forward(x.unsqueeze_dim(1)))
+        self.action
+            .forward(forward_ensemble(&self.members, x.unsqueeze_dim(1)))
     }
 }
 
@@ -102,8 +105,8 @@ pub struct Exported {
 /// A missing or malformed model directory (named), or an export the exporter refuses.
 pub fn export(dir: &Path) -> Result<Exported> {
     let t0 = std::time::Instant::now();
-    let (model, config, stats) = load_dir(dir)?;
-    let bytes = to_onnx(model, &config, &stats)?;
+    let (members, config, stats) = load_dir(dir)?;
+    let bytes = to_onnx(members, &config, &stats)?;
     raceloop_files::write(&dir.join(ONNX_FILE), &bytes)?;
     Ok(Exported {
         bytes: bytes.len(),
@@ -111,13 +114,19 @@ pub fn export(dir: &Path) -> Result<Exported> {
     })
 }
 
-/// The ONNX protobuf of `model` with `stats`' normalisation (see the module docs).
+/// The ONNX protobuf of one network, or of an ensemble's `members` (in seed order), with
+/// `stats`' normalisation (see the module docs).
 ///
 /// # Errors
 /// [`LearnError::Format`] when the exporter refuses the graph or the protobuf does not parse.
-pub fn to_onnx(model: Model, config: &ModelConfig, stats: &Stats) -> Result<Vec<u8>> {
+///
+/// # Panics
+/// With no members.
+pub fn to_onnx(members: Vec<Model>, config: &ModelConfig, stats: &Stats) -> Result<Vec<u8>> {
     let device = Device::flex();
-    let deployed = Deployed::new(model.valid(), config, stats, &device);
+    assert!(!members.is_empty(), "an ensemble needs a member");
+    let members = members.into_iter().map(|m| m.valid()).collect();
+    let deployed = Deployed::new(members, config, stats, &device);
     let sample = |batch: usize| Tensor::<2>::ones([batch, config.num_beams], &device);
     let spec = InputSpec::new([AxisSpec::dynamic(BATCH_AXIS), AxisSpec::Static]);
     let onnx = OnnxExporter::new()
@@ -131,9 +140,15 @@ pub fn to_onnx(model: Model, config: &ModelConfig, stats: &Stats) -> Result<Vec<
     proto.producer_name = "raceloop".into();
     proto.producer_version = env!("CARGO_PKG_VERSION").into();
     proto.doc_string = format!(
-        "{:?}: {INPUT_NAME} [batch, {}] ranges (m) -> {OUTPUT_NAME} [batch, 2] \
+        "{:?}{}: {INPUT_NAME} [batch, {}] ranges (m) -> {OUTPUT_NAME} [batch, 2] \
          (steering rad, speed m/s); normalisation included",
-        config.architecture, config.num_beams
+        config.architecture,
+        if config.members > 1 {
+            format!(" ensemble of {}", config.members)
+        } else {
+            String::new()
+        },
+        config.num_beams
     );
     for (key, value) in [
         ("raceloop.model", serde_json::to_string(config)),
@@ -209,14 +224,15 @@ mod tests {
     #[test]
     fn graph_has_named_boundaries_a_batch_axis_and_metadata() {
         let _turn = crate::model::BURN_RNG.lock();
-        for outputs in [1, 2] {
+        for (outputs, members) in [(1, 1), (2, 1), (2, 3)] {
             let config = ModelConfig {
                 architecture: Architecture::TinyLidarNet,
                 num_beams: 1080,
                 outputs,
+                members,
             };
-            let model = config.init(&Device::flex());
-            let bytes = to_onnx(model, &config, &stats()).expect("exports");
+            let models = (0..members).map(|_| config.init(&Device::flex())).collect();
+            let bytes = to_onnx(models, &config, &stats()).expect("exports");
             let proto = ModelProto::parse_from_bytes(&bytes).expect("parses");
             let graph = proto.graph.as_ref().expect("graph");
             assert_eq!(graph.input[0].name, INPUT_NAME);

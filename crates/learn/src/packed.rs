@@ -900,6 +900,7 @@ pub(crate) mod tests {
                 architecture,
                 num_beams: 1080,
                 outputs,
+                members: 1,
             }
             .init(device);
             // Parameters initialise lazily, on first use: draw them while holding the turn.

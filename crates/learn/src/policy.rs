@@ -1,8 +1,8 @@
 //! A trained model directory as a driving policy: scan (m) → steering (rad), speed (m/s).
 //!
-//! A model directory holds `weights.safetensors` (Burn's `SafetensorsStore`), `model.json`
-//! ([`ModelConfig`]) and `stats.json` (the dataset [`Stats`] used for normalisation), plus the
-//! training records written beside them.
+//! A model directory holds `weights.safetensors` (Burn's `SafetensorsStore`: one network, or an
+//! [`Ensemble`]'s members), `model.json` ([`ModelConfig`]) and `stats.json` (the dataset
+//! [`Stats`] used for normalisation), plus the training records written beside them.
 
 use std::path::Path;
 
@@ -13,7 +13,7 @@ use burn::tensor::TensorData;
 use crate::dataset::Stats;
 use crate::error::{LearnError, Result};
 use crate::kernel::Kernel;
-use crate::model::{Model, ModelConfig};
+use crate::model::{Ensemble, Model, ModelConfig, forward_ensemble};
 use crate::packed::PackedNet;
 
 /// File names in a model directory.
@@ -28,6 +28,31 @@ pub const STATS_FILE: &str = "stats.json";
 /// # Errors
 /// I/O errors naming the file.
 pub fn save_weights(model: &Model, dir: &Path) -> Result<()> {
+    save_module(model, dir)
+}
+
+/// Saves the members of an ensemble into `dir/weights.safetensors`: one member as
+/// [`save_weights`] does, more as an [`Ensemble`] (tensors `members.J.…`).
+///
+/// # Errors
+/// I/O errors naming the file.
+///
+/// # Panics
+/// With no members.
+pub fn save_members(members: &[Model], dir: &Path) -> Result<()> {
+    match members {
+        [] => panic!("an ensemble needs a member"),
+        [model] => save_module(model, dir),
+        _ => save_module(
+            &Ensemble {
+                members: members.to_vec(),
+            },
+            dir,
+        ),
+    }
+}
+
+fn save_module<M: ModuleSnapshot>(module: &M, dir: &Path) -> Result<()> {
     let path = dir.join(WEIGHTS_FILE);
     let tmp = raceloop_files::temp_path(&path);
     // One metadata key: burn's default three sit in a HashMap, whose random order made two
@@ -39,18 +64,19 @@ pub fn save_weights(model: &Model, dir: &Path) -> Result<()> {
             "producer",
             concat!("raceloop ", env!("CARGO_PKG_VERSION"), " (burn)"),
         );
-    model.save_into(&mut store).map_err(|e| LearnError::File {
+    module.save_into(&mut store).map_err(|e| LearnError::File {
         path: tmp.clone(),
         message: e.to_string(),
     })?;
     Ok(raceloop_files::commit(&tmp, &path)?)
 }
 
-/// Loads `weights.safetensors` of `dir` into a model built from `config` on `device`.
+/// Loads `weights.safetensors` of `dir` into the [`ModelConfig::members`] networks built from
+/// `config` on `device`, in seed order.
 ///
 /// # Errors
-/// Missing file, or tensors that do not match the configured network (named).
-pub fn load_weights(config: &ModelConfig, dir: &Path, device: &Device) -> Result<Model> {
+/// Missing file, or tensors that do not match the configured network or member count (named).
+pub fn load_weights(config: &ModelConfig, dir: &Path, device: &Device) -> Result<Vec<Model>> {
     let path = dir.join(WEIGHTS_FILE);
     if !path.is_file() {
         return Err(LearnError::File {
@@ -58,33 +84,50 @@ pub fn load_weights(config: &ModelConfig, dir: &Path, device: &Device) -> Result
             message: "missing (is this a model directory?)".into(),
         });
     }
-    let mut model = config.init(device);
-    let mut store = SafetensorsStore::from_file(&path)
+    if config.members == 1 {
+        let mut model = config.init(device);
+        load_module(&mut model, config, &path)?;
+        Ok(vec![model])
+    } else {
+        let mut ensemble = Ensemble {
+            members: (0..config.members).map(|_| config.init(device)).collect(),
+        };
+        load_module(&mut ensemble, config, &path)?;
+        Ok(ensemble.members)
+    }
+}
+
+fn load_module<M: ModuleSnapshot>(module: &mut M, config: &ModelConfig, path: &Path) -> Result<()> {
+    let mut store = SafetensorsStore::from_file(path)
         .validate(true)
         .allow_partial(false);
-    let applied = model.load_from(&mut store).map_err(|e| LearnError::File {
-        path: path.clone(),
+    let applied = module.load_from(&mut store).map_err(|e| LearnError::File {
+        path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    if !applied.errors.is_empty() || !applied.missing.is_empty() {
+    if !applied.errors.is_empty() || !applied.missing.is_empty() || !applied.unused.is_empty() {
         return Err(LearnError::File {
-            path,
+            path: path.to_path_buf(),
             message: format!(
-                "weights do not fit {:?}: missing {:?}, errors {:?}",
-                config.architecture, applied.missing, applied.errors
+                "weights do not fit {:?} with {} member(s): missing {:?}, unused {:?}, errors {:?}",
+                config.architecture,
+                config.members,
+                applied.missing,
+                applied.unused,
+                applied.errors
             ),
         });
     }
-    Ok(model)
+    Ok(())
 }
 
-/// Loads a model directory onto the CPU (`flex`) device: its network, `model.json` and
-/// `stats.json`.
+/// Loads a model directory onto the CPU (`flex`) device: its networks (one per ensemble member),
+/// `model.json` and `stats.json`.
 ///
 /// # Errors
 /// Missing or malformed `model.json`, `stats.json` or weights, or a `stats.json` for another
 /// beam count, named.
-pub fn load_dir(dir: &Path) -> Result<(Model, ModelConfig, Stats)> {
+pub fn load_dir(dir: &Path) -> Result<(Vec<Model>, ModelConfig, Stats)> {
     let config: ModelConfig = raceloop_files::read_json(&dir.join(MODEL_FILE))?;
     config.validate().map_err(|e| LearnError::File {
         path: dir.join(MODEL_FILE),
@@ -100,23 +143,27 @@ pub fn load_dir(dir: &Path) -> Result<(Model, ModelConfig, Stats)> {
             ),
         });
     }
-    let model = load_weights(&config, dir, &Device::flex())?;
-    Ok((model, config, stats))
+    let models = load_weights(&config, dir, &Device::flex())?;
+    Ok((models, config, stats))
 }
 
-/// A loaded model ready to drive. Scans go through the [`PackedNet`] copy of the network
+/// A loaded model ready to drive. Scans go through the [`PackedNet`] copy of each network
 /// (the same outputs as Burn's forward pass, several times faster for one scan) where
-/// [`Kernel::choose`] picks a packed kernel, else through Burn's forward pass.
+/// [`Kernel::choose`] picks a packed kernel, else through Burn's forward pass. An ensemble's
+/// command is the trimmed mean of its members' normalised outputs (as [`Ensemble::forward`]).
 #[derive(Clone, Debug)]
 pub struct Policy {
-    model: Model,
-    packed: PackedNet,
+    models: Vec<Model>,
+    packed: Vec<PackedNet>,
     kernel: Kernel,
     config: ModelConfig,
     stats: Stats,
     device: Device,
     input: Vec<f32>,
     output: Vec<f32>,
+    sum: Vec<f32>,
+    max: Vec<f32>,
+    min: Vec<f32>,
 }
 
 impl Policy {
@@ -125,19 +172,39 @@ impl Policy {
     /// # Errors
     /// Missing or malformed `model.json`, `stats.json` or weights, named.
     pub fn load(dir: &Path) -> Result<Self> {
-        let (model, config, stats) = load_dir(dir)?;
-        Ok(Self::new(model, config, stats, Device::flex()))
+        let (models, config, stats) = load_dir(dir)?;
+        Ok(Self::from_members(models, config, stats, Device::flex()))
     }
 
-    /// Wraps an in-memory model.
+    /// Wraps an in-memory model (one network).
     pub fn new(model: Model, config: ModelConfig, stats: Stats, device: Device) -> Self {
-        let model = model.valid();
+        Self::from_members(vec![model], config, stats, device)
+    }
+
+    /// Wraps the in-memory members of an ensemble, in seed order.
+    ///
+    /// # Panics
+    /// With no members.
+    pub fn from_members(
+        models: Vec<Model>,
+        config: ModelConfig,
+        stats: Stats,
+        device: Device,
+    ) -> Self {
+        assert!(!models.is_empty(), "a policy needs a network");
+        let models: Vec<Model> = models.into_iter().map(|m| m.valid()).collect();
         Self {
-            packed: PackedNet::new(&model, config.num_beams),
+            packed: models
+                .iter()
+                .map(|m| PackedNet::new(m, config.num_beams))
+                .collect(),
             kernel: Kernel::choose(),
-            model,
+            models,
             input: Vec::with_capacity(config.num_beams),
             output: vec![0.0; config.outputs],
+            sum: vec![0.0; config.outputs],
+            max: vec![0.0; config.outputs],
+            min: vec![0.0; config.outputs],
             config,
             stats,
             device,
@@ -152,18 +219,27 @@ impl Policy {
     /// Runs inference on `kernel` (for tests and benchmarks; a path that this CPU lacks runs
     /// the portable loops).
     pub fn with_kernel(mut self, kernel: Kernel) -> Self {
-        self.packed = self.packed.with_kernel(kernel);
+        self.packed = self
+            .packed
+            .into_iter()
+            .map(|p| p.with_kernel(kernel))
+            .collect();
         self.kernel = if kernel == Kernel::Burn {
             kernel
         } else {
-            self.packed.kernel()
+            self.packed[0].kernel()
         };
         self
     }
 
-    /// Arithmetic of one scan through the network (see [`PackedNet::flop`]).
+    /// Arithmetic of one scan through every network (see [`PackedNet::flop`]).
     pub fn flop(&self) -> u64 {
-        self.packed.flop()
+        self.packed.iter().map(PackedNet::flop).sum()
+    }
+
+    /// Networks in the ensemble (1 for a single network).
+    pub fn members(&self) -> usize {
+        self.models.len()
     }
 
     /// The model configuration.
@@ -192,8 +268,27 @@ impl Policy {
                 self.input.clear();
                 self.input.extend_from_slice(scan);
                 self.stats.normalize_scan(&mut self.input);
-                self.packed.forward(&self.input, &mut self.output);
-                self.stats.denormalize(&self.output)
+                let k = self.packed.len();
+                let (first, rest) = self.packed.split_first_mut().expect("a network");
+                first.forward(&self.input, &mut self.sum);
+                self.max.copy_from_slice(&self.sum);
+                self.min.copy_from_slice(&self.sum);
+                for net in rest.iter_mut() {
+                    net.forward(&self.input, &mut self.output);
+                    for (o, &y) in self.output.iter().enumerate() {
+                        self.sum[o] += y;
+                        self.max[o] = self.max[o].max(y);
+                        self.min[o] = self.min[o].min(y);
+                    }
+                }
+                if k == 2 {
+                    self.sum.iter_mut().for_each(|s| *s /= 2.0);
+                } else if k > 2 {
+                    for o in 0..self.sum.len() {
+                        self.sum[o] = (self.sum[o] - self.max[o] - self.min[o]) / (k - 2) as f32;
+                    }
+                }
+                self.stats.denormalize(&self.sum)
             })
             .collect()
     }
@@ -214,7 +309,7 @@ impl Policy {
             TensorData::new(self.input.clone(), [n, 1, beams]),
             &self.device,
         );
-        let out = self.model.forward(x).into_data();
+        let out = forward_ensemble(&self.models, x).into_data();
         let values = out.as_slice::<f32>().expect("f32 outputs");
         values
             .chunks_exact(self.config.outputs)

@@ -22,7 +22,7 @@ use crate::dataset::{Dataset, LABELS, Split, Stats};
 use crate::error::{LearnError, Result};
 use crate::kernel::Kernel;
 use crate::loss::{LossKind, loss_tensor};
-use crate::model::{Architecture, BURN_RNG, Model, ModelConfig};
+use crate::model::{Architecture, BURN_RNG, Model, ModelConfig, forward_ensemble};
 
 /// Learning-rate schedule over the epochs.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -187,9 +187,14 @@ fn batch(
     )
 }
 
-/// Mean loss of `model` over normalised `x`, `y`, in batches of 1024.
+/// Mean loss of the combined output of `members` (one network, or an ensemble: see
+/// [`forward_ensemble`](crate::model::forward_ensemble)) over normalised `x` (`[n, beams]`), `y`
+/// (`[n, outputs]`), in batches of 1024; NaN for no samples.
+///
+/// # Panics
+/// With no members.
 pub fn evaluate_loss(
-    model: &Model,
+    members: &[Model],
     x: &[f32],
     y: &[f32],
     beams: usize,
@@ -205,8 +210,8 @@ pub fn evaluate_loss(
     let all: Vec<usize> = (0..n).collect();
     for idx in all.chunks(1024) {
         let (xb, yb) = batch(x, y, idx, beams, outputs, device);
-        total +=
-            loss_tensor(kind, model.forward(xb), yb).into_scalar::<f32>() as f64 * idx.len() as f64;
+        total += loss_tensor(kind, forward_ensemble(members, xb), yb).into_scalar::<f32>() as f64
+            * idx.len() as f64;
     }
     total / n as f64
 }
@@ -372,9 +377,15 @@ pub fn train_with(
         let valid = model.valid();
         let val_loss = match gradients {
             Gradients::Packed(..) => backprop::mean_loss(&valid, beams, (&xv, &yv), cfg.loss),
-            Gradients::Autodiff(..) => {
-                evaluate_loss(&valid, &xv, &yv, beams, outputs, cfg.loss, device)
-            }
+            Gradients::Autodiff(..) => evaluate_loss(
+                std::slice::from_ref(&valid),
+                &xv,
+                &yv,
+                beams,
+                outputs,
+                cfg.loss,
+                device,
+            ),
         };
         let m = EpochMetrics {
             epoch,

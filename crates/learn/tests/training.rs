@@ -52,6 +52,7 @@ fn training_overfits_a_small_batch() {
         architecture: Architecture::TinyLidarNet,
         num_beams: 1080,
         outputs: 1,
+        members: 1,
     };
     let trained = raceloop_learn::train(
         &ds,
@@ -77,6 +78,7 @@ fn save_then_load_gives_identical_outputs() {
         architecture: Architecture::TinyLidarNet,
         num_beams: 1080,
         outputs: 2,
+        members: 1,
     };
     let trained = raceloop_learn::train(
         &ds,
@@ -166,6 +168,7 @@ fn mirroring_teaches_the_mirrored_track() {
         architecture: Architecture::TinyLidarNet,
         num_beams: beams,
         outputs: 1,
+        members: 1,
     };
     let mean_steering = |mirror: bool| {
         let cfg = TrainConfig {
@@ -199,4 +202,122 @@ fn mirroring_teaches_the_mirrored_track() {
         (mirrored.1 + 0.2).abs() < 0.03,
         "with mirroring {mirrored:?}"
     );
+}
+
+/// An ensemble (`model.members`): with two members its policy's command is their mean, with
+/// three their median (the trimmed mean), on the packed kernel and Burn's forward pass alike;
+/// `save_members` writes one file that loads back to the same commands; a file of another
+/// member count, or a member count outside 1..=16, is an error that names the file or the field.
+#[test]
+fn an_ensemble_combines_its_members_and_loads_back() {
+    let ds = tiny_dataset(16, 1080);
+    let one = ModelConfig {
+        architecture: Architecture::TinyLidarNet,
+        num_beams: 1080,
+        outputs: 2,
+        members: 1,
+    };
+    let members: Vec<raceloop_learn::Model> = [1, 2, 3]
+        .iter()
+        .map(|&seed| {
+            let cfg = TrainConfig { seed, ..config(2) };
+            raceloop_learn::train(&ds, &one, &cfg, &Device::flex(), &mut |_| {}, &|| false)
+                .unwrap()
+                .model
+        })
+        .collect();
+    let scans = &ds.train.scans[..6 * 1080];
+    let alone: Vec<Vec<(f32, f32)>> = members
+        .iter()
+        .map(|m| {
+            Policy::new(m.clone(), one.clone(), ds.stats.clone(), Device::flex()).act_batch(scans)
+        })
+        .collect();
+    assert!(
+        alone[0] != alone[1] && alone[1] != alone[2],
+        "three seeds must give three networks"
+    );
+    let median = |v: [f32; 3]| {
+        let mut v = v;
+        v.sort_by(f32::total_cmp);
+        v[1]
+    };
+    for k in [2, 3] {
+        let cfg = ModelConfig {
+            members: k,
+            ..one.clone()
+        };
+        let mut ensemble = Policy::from_members(
+            members[..k].to_vec(),
+            cfg.clone(),
+            ds.stats.clone(),
+            Device::flex(),
+        );
+        assert_eq!(ensemble.members(), k);
+        let burn = ensemble
+            .clone()
+            .with_kernel(raceloop_learn::kernel::Kernel::Burn)
+            .act_batch(scans);
+        let combined = ensemble.act_batch(scans);
+        for (i, ((s, v), (bs, bv))) in combined.iter().zip(&burn).enumerate() {
+            let (es, ev) = if k == 2 {
+                (
+                    0.5 * (alone[0][i].0 + alone[1][i].0),
+                    0.5 * (alone[0][i].1 + alone[1][i].1),
+                )
+            } else {
+                (
+                    median([alone[0][i].0, alone[1][i].0, alone[2][i].0]),
+                    median([alone[0][i].1, alone[1][i].1, alone[2][i].1]),
+                )
+            };
+            assert!(
+                (s - es).abs() < 1e-5 && (v - ev).abs() < 1e-4,
+                "{k} members, scan {i}: {s} {v} vs {es} {ev}"
+            );
+            assert!(
+                (s - bs).abs() < 1e-5 && (v - bv).abs() < 1e-4,
+                "{k} members, scan {i}: packed {s} {v}, burn {bs} {bv}"
+            );
+        }
+
+        let dir =
+            std::env::temp_dir().join(format!("raceloop-ensemble-{k}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        policy::save_members(&members[..k], &dir).unwrap();
+        std::fs::write(dir.join(MODEL_FILE), serde_json::to_string(&cfg).unwrap()).unwrap();
+        std::fs::write(
+            dir.join(STATS_FILE),
+            serde_json::to_string(&ds.stats).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(Policy::load(&dir).unwrap().act_batch(scans), combined);
+        for wrong in [1, k + 1] {
+            let wrong_cfg = ModelConfig {
+                members: wrong,
+                ..one.clone()
+            };
+            std::fs::write(
+                dir.join(MODEL_FILE),
+                serde_json::to_string(&wrong_cfg).unwrap(),
+            )
+            .unwrap();
+            let e = Policy::load(&dir).unwrap_err().to_string();
+            assert!(
+                e.contains("weights.safetensors"),
+                "{wrong} of {k} members: {e}"
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    for members in [0, 17] {
+        let bad = ModelConfig {
+            members,
+            ..one.clone()
+        };
+        let e = bad.validate().unwrap_err().to_string();
+        assert!(e.contains("model.members"), "{members}: {e}");
+    }
+    // A single network's model.json has no `members`, so older directories load unchanged.
+    assert!(!serde_json::to_string(&one).unwrap().contains("members"));
 }

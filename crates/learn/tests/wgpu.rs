@@ -45,6 +45,7 @@ fn losses(device: &Device, backward: Backward) -> (Vec<f64>, Vec<(f64, f64)>) {
         architecture: Architecture::TinyLidarNet,
         num_beams: 1080,
         outputs: 2,
+        members: 1,
     };
     let cfg = TrainConfig {
         epochs: 3,
