@@ -33,15 +33,21 @@ impl ScanPolicy for ModelDriver {
 /// runs.
 ///
 /// # Errors
-/// An unreadable model file, named.
+/// An unreadable model file or a malformed `model.json`, named.
 pub fn model_digest(model_dir: &Path) -> Result<String> {
     let mut h = Sha256::new();
+    let mut members = 1;
     for file in [WEIGHTS_FILE, MODEL_FILE, STATS_FILE] {
         let path = model_dir.join(file);
-        h.update(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        if file == MODEL_FILE {
+            let config: ModelConfig = serde_json::from_slice(&bytes)
+                .with_context(|| format!("parsing {}", path.display()))?;
+            members = config.members;
+        }
+        h.update(bytes);
     }
-    let config: ModelConfig = raceloop_files::read_json(&model_dir.join(MODEL_FILE))?;
-    if config.members > 1 {
+    if members > 1 {
         h.update(ENSEMBLE_RULE.as_bytes());
     }
     h.update(

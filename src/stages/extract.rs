@@ -173,8 +173,9 @@ type Kept = (
 
 /// The successful episodes of `runs` in order (with DAgger runs' collisions, cut `margin` s
 /// before they ended, unless `margin` < 0; a timeout can hold minutes of a stopped car and a
-/// wrong-way episode a car driving backwards, and both are dropped), the dropped ones by outcome, and the simulation
-/// config of the first run (every run must have the same vehicle and LiDAR beam count).
+/// wrong-way episode a car driving backwards, and both are dropped), the dropped ones by
+/// outcome, and the simulation config of the first run (every run must have the same vehicle
+/// and LiDAR beam count).
 fn successful(runs: &[PathBuf], margin: f64) -> Result<Kept> {
     let mut kept: Vec<KeptEpisode> = Vec::new();
     let mut dropped = std::collections::BTreeMap::new();

@@ -140,6 +140,7 @@ pub fn train_model(
     let t0 = std::time::Instant::now();
     let members = fit(job, &dataset, run, observe, stop)?;
     let first = &members[0];
+    let models: Vec<raceloop_learn::Model> = members.iter().map(|t| t.model.clone()).collect();
     let member_val_losses: Vec<f64> = members
         .iter()
         .map(|t| t.metrics[t.best_epoch.max(1) - 1].val_loss)
@@ -147,7 +148,7 @@ pub fn train_model(
     let best_val_loss = if members.len() == 1 {
         member_val_losses[0]
     } else {
-        ensemble_val_loss(job, &dataset, &members)?
+        ensemble_val_loss(job, &dataset, &models)?
     };
     let lineage = Lineage {
         model: job.name.clone(),
@@ -162,11 +163,8 @@ pub fn train_model(
         train_seconds: t0.elapsed().as_secs_f64(),
         tracking_run: run.id.clone(),
     };
-    save_model_dir(&dir, job, &dataset, &members, &lineage)?;
-    let params: usize = members
-        .iter()
-        .map(|t| burn::module::Module::num_params(&t.model))
-        .sum();
+    save_model_dir(&dir, job, &dataset, &members, &models, &lineage)?;
+    let params: usize = models.iter().map(burn::module::Module::num_params).sum();
     if members.len() == 1 {
         println!(
             "trained {:?} ({params} parameters) in {:.1} s: best epoch {} with val loss {:.5}",
@@ -193,11 +191,14 @@ pub fn train_model(
 }
 
 /// Validation loss of the ensemble's combined output (normalised labels, the training loss).
-fn ensemble_val_loss(job: &TrainJob, dataset: &Dataset, members: &[Trained]) -> Result<f64> {
+fn ensemble_val_loss(
+    job: &TrainJob,
+    dataset: &Dataset,
+    models: &[raceloop_learn::Model],
+) -> Result<f64> {
     let (x, y) = raceloop_learn::train::prepare(&dataset.val, &dataset.stats, job.model.outputs);
-    let models: Vec<raceloop_learn::Model> = members.iter().map(|t| t.model.clone()).collect();
     Ok(raceloop_learn::train::evaluate_loss(
-        &models,
+        models,
         &x,
         &y,
         job.model.num_beams,
@@ -325,7 +326,8 @@ fn fit(
     Ok(members)
 }
 
-/// Writes the model directory: weights, configs, statistics, `metrics.csv`, `lineage.json`.
+/// Writes the model directory: `models`' weights (the networks of `members`), configs,
+/// statistics, `metrics.csv`, `lineage.json`.
 /// It is written whole beside `dir` and then replaces it, so that a killed run never leaves a
 /// directory that loads with a mix of old and new files (an earlier evaluation of other
 /// weights goes too).
@@ -334,6 +336,7 @@ fn save_model_dir(
     job: &TrainJob,
     dataset: &Dataset,
     members: &[Trained],
+    models: &[raceloop_learn::Model],
     lineage: &Lineage,
 ) -> Result<()> {
     let final_dir = dir;
@@ -341,8 +344,7 @@ fn save_model_dir(
     raceloop_files::remove(&staged)?;
     let dir = staged.as_path();
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let models: Vec<raceloop_learn::Model> = members.iter().map(|t| t.model.clone()).collect();
-    policy::save_members(&models, dir)?;
+    policy::save_members(models, dir)?;
     raceloop_files::write_json(&dir.join(policy::MODEL_FILE), &job.model)?;
     raceloop_files::write_json(&dir.join("training.json"), &job.training)?;
     raceloop_files::write_json(&dir.join(policy::STATS_FILE), &dataset.stats)?;

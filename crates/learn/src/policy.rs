@@ -271,21 +271,24 @@ impl Policy {
                 let k = self.packed.len();
                 let (first, rest) = self.packed.split_first_mut().expect("a network");
                 first.forward(&self.input, &mut self.sum);
-                self.max.copy_from_slice(&self.sum);
-                self.min.copy_from_slice(&self.sum);
-                for net in rest.iter_mut() {
-                    net.forward(&self.input, &mut self.output);
-                    for (o, &y) in self.output.iter().enumerate() {
-                        self.sum[o] += y;
-                        self.max[o] = self.max[o].max(y);
-                        self.min[o] = self.min[o].min(y);
+                if !rest.is_empty() {
+                    self.max.copy_from_slice(&self.sum);
+                    self.min.copy_from_slice(&self.sum);
+                    for net in rest.iter_mut() {
+                        net.forward(&self.input, &mut self.output);
+                        for (o, &y) in self.output.iter().enumerate() {
+                            self.sum[o] += y;
+                            self.max[o] = self.max[o].max(y);
+                            self.min[o] = self.min[o].min(y);
+                        }
                     }
-                }
-                if k == 2 {
-                    self.sum.iter_mut().for_each(|s| *s /= 2.0);
-                } else if k > 2 {
+                    // As `forward_ensemble`: the mean of 2, the trimmed mean of 3 or more.
                     for o in 0..self.sum.len() {
-                        self.sum[o] = (self.sum[o] - self.max[o] - self.min[o]) / (k - 2) as f32;
+                        self.sum[o] = if k == 2 {
+                            self.sum[o] / 2.0
+                        } else {
+                            (self.sum[o] - self.max[o] - self.min[o]) / (k - 2) as f32
+                        };
                     }
                 }
                 self.stats.denormalize(&self.sum)
