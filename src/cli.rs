@@ -12,7 +12,7 @@ use raceloop_sim::StartMode;
 /// Simulates an F1TENTH car with a 1080-beam LiDAR on real race tracks, drives it with a Pure
 /// Pursuit expert, and measures lap times. Tracks: the 15 shipped circuits (`tracks/`) by name,
 /// any centerline CSV in the f1tenth_racetracks format by path, or a generated circuit
-/// (`synthetic:N`).
+/// (`synthetic:N` with hairpins, `esses:N` with linked corners).
 #[derive(Debug, Parser)]
 #[command(
     name = "raceloop",
@@ -105,7 +105,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct SimArgs {
     /// Track: a shipped name (e.g. Austin), a path to a `*_centerline.csv`, or a generated
-    /// circuit, `synthetic:N`.
+    /// circuit, `synthetic:N` (hairpins) or `esses:N` (linked corners).
     #[arg(long, default_value = "Austin")]
     pub track: String,
     /// Directory of RON config files (sim.ron, vehicle.ron, lidar.ron, expert.ron, episode.ron);
@@ -200,8 +200,8 @@ pub struct EvaluateArgs {
     /// Model directory.
     #[arg(long, default_value = "models/default")]
     pub model: PathBuf,
-    /// Tracks: all, a name, a CSV path, `synthetic:N` or `synthetic:A..B` (generated circuits),
-    /// or several separated by commas [default: all].
+    /// Tracks: all, a name, a CSV path, generated circuits (`synthetic:N`, `synthetic:A..B`,
+    /// `esses:N`, `esses:A..B`), or several separated by commas [default: all].
     #[arg(long)]
     pub track: Option<String>,
     /// Episodes per track [default: 10].
@@ -274,7 +274,7 @@ pub struct CollectArgs {
     #[arg(long)]
     pub episodes: Option<usize>,
     /// Tracks: `all`, a shipped name, a centerline CSV path, generated circuits (`synthetic:N`,
-    /// `synthetic:A..B` for A to B−1), or several separated by commas;
+    /// `synthetic:A..B` for A to B−1, `esses:N`, `esses:A..B`), or several separated by commas;
     /// episodes are spread over them round-robin, and a track named twice gets twice the
     /// episodes [default: configs/collection.ron, `all,Montreal,synthetic:0..24`].
     #[arg(long)]

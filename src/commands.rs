@@ -67,8 +67,10 @@ pub fn dispatch(cli: Cli) -> Result<()> {
                 );
             }
             println!(
-                "and generated circuits: {}N for any whole N (the main job collects on {}0..24)",
+                "and generated circuits: {}N (hairpins) and {}N (linked corners) for any whole N \
+                 (the main job collects on {}0..24)",
                 raceloop_sim::track::synthetic::PREFIX,
+                raceloop_sim::track::synthetic::ESSES_PREFIX,
                 raceloop_sim::track::synthetic::PREFIX
             );
             Ok(())

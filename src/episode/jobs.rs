@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use raceloop_sim::Track;
-use raceloop_sim::track::synthetic::PREFIX;
+use raceloop_sim::track::synthetic::Style;
 use rayon::prelude::*;
 
 use super::plugin::Driver;
@@ -26,7 +26,8 @@ pub static EPISODES_DONE: AtomicUsize = AtomicUsize::new(0);
 pub static EPISODES_TOTAL: AtomicUsize = AtomicUsize::new(0);
 
 /// Loads the tracks named by a `--track` value: comma-separated shipped names, centerline CSV
-/// paths, `all` (every shipped track) or generated circuits (`synthetic:N`, `synthetic:A..B`).
+/// paths, `all` (every shipped track) or generated circuits (`synthetic:N`, `synthetic:A..B`,
+/// `esses:N`, `esses:A..B`).
 /// A track named twice (`all,Montreal`) gets twice the share of round-robin episodes (each
 /// track is loaded once).
 ///
@@ -49,10 +50,10 @@ pub fn load_tracks(spec: &str) -> Result<Vec<Arc<Track>>> {
 
 /// The names or paths of a `--track` value, in order, repeats kept: `all` expands to every
 /// shipped track, and `synthetic:A..B` to the generated circuits `synthetic:A` to
-/// `synthetic:B-1` (see [`raceloop_sim::track::synthetic`]).
+/// `synthetic:B-1` (`esses:A..B` likewise; see [`raceloop_sim::track::synthetic`]).
 ///
 /// # Errors
-/// A `synthetic:A..B` whose bounds are not whole numbers with A < B.
+/// A `synthetic:A..B` or `esses:A..B` whose bounds are not whole numbers with A < B.
 fn track_names(spec: &str) -> Result<Vec<String>> {
     let mut names = Vec::new();
     for s in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -62,14 +63,16 @@ fn track_names(spec: &str) -> Result<Vec<String>> {
                     .into_iter()
                     .map(String::from),
             );
-        } else if let Some((a, b)) = s.strip_prefix(PREFIX).and_then(|r| r.split_once("..")) {
+        } else if let Some((prefix, (a, b))) =
+            Style::split(s).and_then(|(style, r)| Some((style.prefix(), r.split_once("..")?)))
+        {
             let (Ok(a), Ok(b)) = (a.trim().parse::<u64>(), b.trim().parse::<u64>()) else {
-                bail!("track `{s}`: expected `{PREFIX}A..B` with whole numbers A < B");
+                bail!("track `{s}`: expected `{prefix}A..B` with whole numbers A < B");
             };
             if a >= b {
                 bail!("track `{s}`: the range {a}..{b} is empty");
             }
-            names.extend((a..b).map(|n| format!("{PREFIX}{n}")));
+            names.extend((a..b).map(|n| format!("{prefix}{n}")));
         } else {
             names.push(s.to_string());
         }
@@ -191,10 +194,22 @@ mod tests {
     #[test]
     fn synthetic_ranges_expand_and_bad_ones_are_errors() {
         assert_eq!(
-            track_names("Spa,synthetic:3..5,synthetic:9").unwrap(),
-            ["Spa", "synthetic:3", "synthetic:4", "synthetic:9"]
+            track_names("Spa,synthetic:3..5,synthetic:9,esses:0..2").unwrap(),
+            [
+                "Spa",
+                "synthetic:3",
+                "synthetic:4",
+                "synthetic:9",
+                "esses:0",
+                "esses:1"
+            ]
         );
-        for bad in ["synthetic:5..5", "synthetic:a..4", "synthetic:1..-2"] {
+        for bad in [
+            "synthetic:5..5",
+            "synthetic:a..4",
+            "synthetic:1..-2",
+            "esses:2..1",
+        ] {
             let e = track_names(bad).unwrap_err().to_string();
             assert!(e.contains(bad), "{e}");
         }

@@ -140,16 +140,16 @@ pub struct Track {
 
 impl Track {
     /// Loads a shipped track by name, a centerline CSV by path (a `NAME_raceline.csv`
-    /// beside a `NAME_centerline.csv` is loaded too), or a generated circuit, `synthetic:N`
-    /// (see [`synthetic`]; no raceline).
+    /// beside a `NAME_centerline.csv` is loaded too), or a generated circuit, `synthetic:N` or
+    /// `esses:N` (see [`synthetic`]; no raceline).
     ///
     /// # Errors
     /// [`SimError::UnknownTrack`] for a name that is neither shipped nor a file; read and parse
-    /// errors naming the file and line; [`SimError::Track`] for a `synthetic:` spec whose `N`
-    /// is not an integer.
+    /// errors naming the file and line; [`SimError::Track`] for a `synthetic:` or `esses:` spec
+    /// whose `N` is not an integer.
     pub fn load(spec: &str) -> Result<Self> {
-        if let Some(n) = spec.strip_prefix(synthetic::PREFIX) {
-            return Self::synthetic(spec, n);
+        if let Some((style, n)) = synthetic::Style::split(spec) {
+            return Self::synthetic(spec, style, n);
         }
         if let Some((name, center, race)) = SHIPPED.iter().find(|t| t.0.eq_ignore_ascii_case(spec))
         {
@@ -194,8 +194,8 @@ impl Track {
         )
     }
 
-    /// Synthetic circuit `n` (the text after [`synthetic::PREFIX`] in `spec`), named `spec`.
-    fn synthetic(spec: &str, n: &str) -> Result<Self> {
+    /// Generated circuit `n` (the text after `style`'s prefix in `spec`), named `spec`.
+    fn synthetic(spec: &str, style: synthetic::Style, n: &str) -> Result<Self> {
         let err = |message: String| SimError::Track {
             path: PathBuf::from(spec),
             message,
@@ -203,10 +203,10 @@ impl Track {
         let n: u64 = n.trim().parse().map_err(|_| {
             err(format!(
                 "expected `{}N` with a whole number N ≥ 0, found `{spec}`",
-                synthetic::PREFIX
+                style.prefix()
             ))
         })?;
-        let points = synthetic::centerline(n).map_err(err)?;
+        let points = synthetic::centerline(style, n).map_err(err)?;
         let rows: Vec<CenterlineRow> = points
             .iter()
             .enumerate()
