@@ -27,7 +27,9 @@ pub const PREFIX: &str = "synthetic:";
 /// Prefix of a generated track's spec in the [`Style::Esses`] style: `esses:N`, `esses:A..B`.
 pub const ESSES_PREFIX: &str = "esses:";
 
-/// How a generated circuit's corners are drawn; the spec's prefix names it.
+/// How a generated circuit's corners are drawn; the spec's prefix names it. The angles below
+/// are as drawn: [`centerline`] then scales every turn by one factor in 0.7–1.4 so that the
+/// turns add up to one lap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Style {
     /// `synthetic:N`: 8–14 corners, each after a straight of at least [`MIN_STRAIGHT`]; 30 % are
