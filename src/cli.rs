@@ -80,8 +80,8 @@ pub enum Command {
         model: PathBuf,
     },
     /// Writes `model.onnx` into a model directory again (training writes it too): input `scan`
-    /// [batch, beams] ranges in m, output `action` [batch, 2] steering (rad) and speed (m/s),
-    /// normalisation included.
+    /// [batch, beams] ranges in m (and `speed` [batch, 1] in m/s for a model that reads the ego
+    /// speed), output `action` [batch, 2] steering (rad) and speed (m/s), normalisation included.
     Export {
         /// Model directory.
         #[arg(default_value = "models/default")]

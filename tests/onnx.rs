@@ -1,6 +1,7 @@
 //! `model.onnx` as a deployment artefact: `raceloop export` writes it, and the Python packages
-//! `onnx` (checker) and `onnxruntime` reproduce raceloop's `Policy` (one network or an ensemble)
-//! on 200 real scans within 1e-5 at batch 1 and batch 7.
+//! `onnx` (checker) and `onnxruntime` reproduce raceloop's `Policy` (one network or an ensemble,
+//! reading the scan alone or the ego speed too) on 200 real scans within 1e-5 at batch 1 and
+//! batch 7.
 
 mod common;
 
@@ -48,6 +49,12 @@ fn real_scans(n: usize) -> Vec<f32> {
     out
 }
 
+/// `n` ego speeds, m/s, spread over a racing car's range (0–9 m/s).
+fn ego_speeds(n: usize) -> Vec<f32> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(4);
+    (0..n).map(|_| rng.random_range(0.0..9.0)).collect()
+}
+
 fn raceloop(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_raceloop"))
         .args(args)
@@ -78,15 +85,19 @@ fn check_against_policy(dir: &Path) -> Option<serde_json::Value> {
         return None;
     };
     let scans = real_scans(200);
+    let speeds = ego_speeds(200);
     let mut policy = Policy::load(dir).unwrap();
     let actions: Vec<[f32; 2]> = policy
-        .act_batch(&scans)
+        .act_batch(&scans, &speeds)
         .into_iter()
         .map(|(steer, speed)| [steer, speed])
         .collect();
     let scans_file = dir.join("scans.f32");
     let bytes: Vec<u8> = scans.iter().flat_map(|r| r.to_le_bytes()).collect();
     std::fs::write(&scans_file, bytes).unwrap();
+    let speeds_file = dir.join("speeds.f32");
+    let bytes: Vec<u8> = speeds.iter().flat_map(|r| r.to_le_bytes()).collect();
+    std::fs::write(&speeds_file, bytes).unwrap();
     let actions_file = dir.join("actions.json");
     std::fs::write(&actions_file, serde_json::to_vec(&actions).unwrap()).unwrap();
     let v = common::python_json(
@@ -96,10 +107,17 @@ fn check_against_policy(dir: &Path) -> Option<serde_json::Value> {
             onnx.as_os_str(),
             scans_file.as_os_str(),
             actions_file.as_os_str(),
+            speeds_file.as_os_str(),
         ],
     );
     eprintln!("{dir:?}: {v}");
     assert_eq!(v["input"], "scan");
+    if policy.config().speed_input {
+        assert_eq!(v["inputs"], serde_json::json!(["scan", "speed"]));
+        assert_eq!(v["speed_shape"], serde_json::json!(["batch", 1]));
+    } else {
+        assert_eq!(v["inputs"], serde_json::json!(["scan"]));
+    }
     assert_eq!(v["output"], "action");
     assert_eq!(v["input_shape"], serde_json::json!(["batch", 1080]));
     assert_eq!(v["output_shape"], serde_json::json!(["batch", 2]));
@@ -129,6 +147,7 @@ fn a_steering_only_model_exports_its_fixed_speed_in_the_graph() {
         num_beams: 1080,
         outputs: 1,
         members: 1,
+        speed_input: false,
     };
     let model = config.init(&burn::prelude::Device::flex());
     policy::save_weights(&model, &dir).unwrap();
@@ -160,6 +179,7 @@ fn an_ensemble_exports_as_one_graph_that_combines_its_members() {
         num_beams: 1080,
         outputs: 2,
         members: 3,
+        speed_input: false,
     };
     let members: Vec<_> = (0..3)
         .map(|_| config.init(&burn::prelude::Device::flex()))
@@ -181,7 +201,8 @@ fn an_ensemble_exports_as_one_graph_that_combines_its_members() {
                 ..config.clone()
             };
             let stats = Policy::load(&dir).unwrap().stats().clone();
-            Policy::new(m.clone(), one, stats, burn::prelude::Device::flex()).act_batch(&scans)
+            Policy::new(m.clone(), one, stats, burn::prelude::Device::flex())
+                .act_batch(&scans, &ego_speeds(8))
         })
         .collect();
     assert!(
@@ -189,6 +210,39 @@ fn an_ensemble_exports_as_one_graph_that_combines_its_members() {
         "three networks"
     );
     check_against_policy(&dir);
+}
+
+/// A model that reads the ego speed (`model.speed_input`): the graph's second input `speed`,
+/// for Tiny Lidar Net and the MLP, with the shipped normalisation.
+#[test]
+fn a_speed_reading_model_exports_a_second_input() {
+    for architecture in [Architecture::TinyLidarNet, Architecture::Mlp] {
+        let dir = tempdir(&format!("speed-{architecture:?}"));
+        let config = ModelConfig {
+            architecture,
+            num_beams: 1080,
+            outputs: 2,
+            members: 1,
+            speed_input: true,
+        };
+        let model = config.init(&burn::prelude::Device::flex());
+        policy::save_weights(&model, &dir).unwrap();
+        raceloop_files::write_json(&dir.join(policy::MODEL_FILE), &config).unwrap();
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default");
+        std::fs::copy(
+            shipped.join(policy::STATS_FILE),
+            dir.join(policy::STATS_FILE),
+        )
+        .unwrap();
+        let scans = real_scans(2);
+        let mut policy = Policy::load(&dir).unwrap();
+        assert_ne!(
+            policy.act_batch(&scans, &[2.0, 2.0]),
+            policy.act_batch(&scans, &[8.0, 8.0]),
+            "the speed changes the command"
+        );
+        check_against_policy(&dir);
+    }
 }
 
 #[test]

@@ -96,6 +96,10 @@ fn epoch_throughputs(
 }
 
 /// The PyTorch reference (`benches/pytorch_reference.py`): the same Tiny Lidar Net in PyTorch.
+/// The ego speed passed with each scan in `bench infer`, m/s (read only by a model with
+/// `model.speed_input`).
+const BENCH_SPEED: f32 = 5.0;
+
 const PYTORCH_SCRIPT: &str = include_str!("../../benches/pytorch_reference.py");
 
 /// PyTorch's figures from the same run.
@@ -187,7 +191,11 @@ pub fn train(args: &BenchTrainArgs) -> Result<()> {
     let labels: Vec<f32> = (0..args.samples)
         .flat_map(|_| [rand::Rng::random_range(&mut rng, -0.4..0.4), 3.5])
         .collect();
-    let train = Split { scans, labels };
+    let train = Split {
+        scans,
+        labels,
+        speeds: Vec::new(),
+    };
     let val = Split::default();
     let stats = Stats::compute(&train, &val, beams, 30.0, 0.4189, 20.0);
     let ds = Dataset { train, val, stats };
@@ -196,6 +204,7 @@ pub fn train(args: &BenchTrainArgs) -> Result<()> {
         num_beams: beams,
         outputs: 1,
         members: 1,
+        speed_input: false,
     };
     let mut cfg = crate::config::Resolved::load(std::path::Path::new("configs"), &[])?
         .config
@@ -490,7 +499,7 @@ pub fn infer(args: &BenchInferArgs) -> Result<()> {
         let max_abs_diff_to_burn = scans
             .iter()
             .map(|scan| {
-                let (a, b) = (p.act(scan), reference.act(scan));
+                let (a, b) = (p.act(scan, BENCH_SPEED), reference.act(scan, BENCH_SPEED));
                 f64::from((a.0 - b.0).abs().max((a.1 - b.1).abs()))
             })
             .fold(0.0, f64::max);
@@ -514,7 +523,7 @@ pub fn infer(args: &BenchInferArgs) -> Result<()> {
             };
             let scan = &scans[0];
             times.push(time_calls(calls, || {
-                std::hint::black_box(p.act(std::hint::black_box(scan)));
+                std::hint::black_box(p.act(std::hint::black_box(scan), BENCH_SPEED));
             }));
         }
         let run = match &args.pytorch {

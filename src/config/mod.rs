@@ -71,12 +71,14 @@ fn expert_area(path: &Path, text: &str) -> Result<Value> {
     Ok(tree)
 }
 
-/// The model area with its `members`, which saved configs leave out while it is 1 but which
-/// overrides (`model.members=3`) must find.
+/// The model area with its `members` and `speed_input`, which saved configs leave out at their
+/// defaults (1, false) but which overrides (`model.members=3`, `model.speed_input=true`) must
+/// find.
 fn model_area(path: &Path, text: &str) -> Result<Value> {
     let model = parse_ron::<ModelConfig>(path, text)?;
     let mut tree = serde_json::to_value(&model)?;
     tree["members"] = model.members.into();
+    tree["speed_input"] = model.speed_input.into();
     Ok(tree)
 }
 

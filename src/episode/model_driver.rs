@@ -11,12 +11,13 @@ use sha2::{Digest, Sha256};
 
 use super::plugin::ScanPolicy;
 
-/// Drives with a loaded model directory: steering (and speed, for 2-output models) from each scan.
+/// Drives with a loaded model directory: steering (and speed, for 2-output models) from each
+/// scan (and the ego speed, for a model that reads it).
 pub struct ModelDriver(pub Policy);
 
 impl ScanPolicy for ModelDriver {
-    fn act(&mut self, ranges: &[f32]) -> Action {
-        let (steering, speed) = self.0.act(ranges);
+    fn act(&mut self, ranges: &[f32], ego_speed: f64) -> Action {
+        let (steering, speed) = self.0.act(ranges, ego_speed as f32);
         Action {
             steering: steering as f64,
             speed: speed as f64,

@@ -43,10 +43,11 @@ pub struct Scan {
     pub fresh: bool,
 }
 
-/// A learned driving policy: maps a scan (m, `[num_beams]`) to an action.
+/// A learned driving policy: maps a scan (m, `[num_beams]`) and the ego speed to an action.
 pub trait ScanPolicy: Send + Sync {
-    /// The command (steering rad, speed m/s) for this scan (ranges in m, `[num_beams]`).
-    fn act(&mut self, ranges: &[f32]) -> Action;
+    /// The command (steering rad, speed m/s) for this scan (ranges in m, `[num_beams]`),
+    /// taken at the ego's longitudinal speed `speed` (m/s).
+    fn act(&mut self, ranges: &[f32], speed: f64) -> Action;
 }
 
 /// Correlated Gaussian steering noise added to the expert's command (DART: Laskey et al.,
@@ -248,10 +249,12 @@ fn drive(
                 pp.commit(&track.0, body.0.state());
                 label.0 = Some(pp.act(body.0.params(), body.0.state()));
                 if scan.fresh {
-                    command.0 = policy.act(&scan.ranges);
+                    command.0 = policy.act(&scan.ranges, body.0.state().v);
                 }
             }
-            Driver::Model(policy) if scan.fresh => command.0 = policy.act(&scan.ranges),
+            Driver::Model(policy) if scan.fresh => {
+                command.0 = policy.act(&scan.ranges, body.0.state().v);
+            }
             Driver::Model(_) | Driver::Manual => {}
         }
     }

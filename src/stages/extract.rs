@@ -67,7 +67,12 @@ pub struct Manifest {
     pub samples: [usize; 2],
 }
 
-/// Scan/command pairs of one episode: ranges `[n, beams]` (m) and labels `[n, 2]` (rad, m/s),
+/// What a dataset version holds, part of its key: a version written before the ego speeds were
+/// stored has another key, so it is extracted again rather than reused without them.
+const DATASET_FORMAT: &str = "scans u16, labels [steering, speed], ego speeds\n";
+
+/// Scan/command pairs of one episode: ranges `[n, beams]` (m), ego speeds `[n]` (m/s) and
+/// labels `[n, 2]` (rad, m/s),
 /// every `sample_every`-th scan (see [`EpisodeLog::scan_command_pairs`]) taken at or before
 /// `until_s` (s; `None`: all). Every scan must have `beams` ranges (the run's LiDAR).
 fn episode_samples(
@@ -97,8 +102,9 @@ fn episode_samples(
         log.scans.retain(|(t, _)| *t as f64 * 1e-9 <= until);
     }
     let mut split = Split::default();
-    for (ranges, label) in log.scan_command_pairs(sample_every) {
+    for (ranges, speed, label) in log.scan_command_pairs(sample_every) {
         split.scans.extend_from_slice(ranges);
+        split.speeds.push(speed as f32);
         split
             .labels
             .extend([label.steering as f32, label.speed as f32]);
@@ -256,6 +262,7 @@ fn extract_episodes(
         })
         .collect::<Result<_>>()?;
     let mut hasher = Sha256::new();
+    hasher.update(DATASET_FORMAT.as_bytes());
     hasher.update(ron::to_string(settings)?.as_bytes());
     for (i, (e, _)) in episodes.iter().enumerate() {
         hasher.update(
@@ -291,6 +298,7 @@ fn extract_episodes(
         };
         split.scans.extend(s.scans);
         split.labels.extend(s.labels);
+        split.speeds.extend(s.speeds);
         refs.push(e);
     }
     let beams = sim.lidar.num_beams;

@@ -196,12 +196,12 @@ fn ensemble_val_loss(
     dataset: &Dataset,
     models: &[raceloop_learn::Model],
 ) -> Result<f64> {
-    let (x, y) = raceloop_learn::train::prepare(&dataset.val, &dataset.stats, job.model.outputs);
+    let (x, y) = raceloop_learn::train::prepare(&dataset.val, &dataset.stats, &job.model)?;
     Ok(raceloop_learn::train::evaluate_loss(
         models,
         &x,
         &y,
-        job.model.num_beams,
+        job.model.inputs(),
         job.model.outputs,
         job.training.loss,
         &device(&job.device)?,

@@ -261,7 +261,7 @@ fn dense_input_gradient(
     }
 }
 
-/// Adds the loss gradients of the samples `rows` of normalised `x` (`[n, beams]`) and targets `y`
+/// Adds the loss gradients of the samples `rows` of normalised `x` (`[n, beams + extras]`) and targets `y`
 /// (`[n, outputs]`) into `grads` and returns their summed loss. Conv layers run per sample; the
 /// dense layers run on the whole chunk at once, so their weights are read once per chunk.
 /// `scale` multiplies the loss derivative.
@@ -278,19 +278,27 @@ fn chunk_gradients(
     let kernel = net.kernel;
     let layers = &net.layers;
     let convs = net.convs();
-    let beams = net.inputs();
+    let inputs = net.inputs();
+    let beams = net.beams();
     let n = rows.len();
     let features = layers[convs].depth;
     for (k, &i) in rows.iter().enumerate() {
-        let scan = &x[i * beams..(i + 1) * beams];
+        let scan = &x[i * inputs..(i + 1) * inputs];
         let out = &mut s.conv[k];
         for (l, layer) in layers[..convs].iter().enumerate() {
             let (done, rest) = out.split_at_mut(l);
             let input: &[f32] = if l == 0 { scan } else { &done[l - 1] };
             layer.run(input, &mut rest[0], kernel);
         }
-        let flat: &[f32] = out.last().map_or(scan, |o| o);
-        s.dense[0][k * features..(k + 1) * features].copy_from_slice(flat);
+        let row = &mut s.dense[0][k * features..(k + 1) * features];
+        match out.last() {
+            Some(flat) => {
+                let (conv, extras) = row.split_at_mut(flat.len());
+                conv.copy_from_slice(flat);
+                extras.copy_from_slice(&scan[beams..]);
+            }
+            None => row.copy_from_slice(scan),
+        }
     }
     for (d, layer) in layers[convs..].iter().enumerate() {
         let (done, rest) = s.dense.split_at_mut(d + 1);
@@ -334,13 +342,14 @@ fn chunk_gradients(
     if convs == 0 {
         return loss;
     }
+    let flat = layers[convs - 1].rows * layers[convs - 1].width;
     for k in 0..n {
-        let scan = &x[rows[k] * beams..(rows[k] + 1) * beams];
+        let scan = &x[rows[k] * inputs..(rows[k] + 1) * inputs];
         let out = &s.conv[k];
         relu_backward(
             &layers[convs - 1],
             layers[convs - 1].rows,
-            &s.features[k * features..(k + 1) * features],
+            &s.features[k * features..k * features + flat],
             &out[convs - 1],
             &mut s.dz,
         );
@@ -411,7 +420,7 @@ impl Backprop {
         self.net.kernel()
     }
 
-    /// Mean loss over the batch `rows` of normalised inputs `x` (`[n, beams]`) and targets `y`
+    /// Mean loss over the batch `rows` of normalised inputs `x` (`[n, beams + extras]`) and targets `y`
     /// (`[n, outputs]`) with the packed parameters; the gradients (of the mean, as Burn's
     /// `Reduction::Mean`) of each chunk of [`CHUNK`] rows end up in packed layout in the first
     /// `rows.len().div_ceil(CHUNK)` workers, to be summed in chunk order.
@@ -471,7 +480,7 @@ impl Backprop {
         }
     }
 
-    /// Mean loss of `model` on the batch `rows` of normalised `x` (`[n, beams]`) and `y`
+    /// Mean loss of `model` on the batch `rows` of normalised `x` (`[n, beams + extras]`) and `y`
     /// (`[n, outputs]`), and its gradients as Burn [`GradientsParams`] on `device` (the plain,
     /// non-autodiff device) for an optimizer step of `model`.
     ///
@@ -522,7 +531,7 @@ impl Backprop {
     }
 
     /// One training step on the packed parameters: the mean loss of the batch `rows` of
-    /// normalised `x` (`[n, beams]`) and `y` (`[n, outputs]`) before the step, then one `optim`
+    /// normalised `x` (`[n, beams + extras]`) and `y` (`[n, outputs]`) before the step, then one `optim`
     /// step with learning rate `lr` along its gradients. The parameters start as those given to
     /// [`Backprop::new`]; [`Backprop::write_to`] reads them out.
     ///
@@ -598,10 +607,12 @@ impl burn::module::ModuleMapper for Replace {
     }
 }
 
-/// Mean loss of `model` over all of normalised `x` and `y` (validation), in parallel.
+/// Mean loss of `model` for `beams`-beam scans over all of normalised `x` (`[n, beams +
+/// extras]`) and `y` (validation), in parallel.
 pub fn mean_loss(model: &Model, beams: usize, (x, y): (&[f32], &[f32]), kind: LossKind) -> f64 {
     let net = PackedNet::new(model, beams);
     let outputs = net.layers.last().map_or(0, |l| l.width);
+    let beams = net.inputs();
     let n = x.len() / beams;
     if n == 0 {
         return f64::NAN;
@@ -644,7 +655,12 @@ mod tests {
         data.expect("a gradient").try_into_vec_as().unwrap()
     }
 
-    fn check(architecture: Architecture, outputs: usize, kind: LossKind, kernel: Kernel) {
+    fn check(
+        architecture: Architecture,
+        (outputs, speed_input): (usize, bool),
+        kind: LossKind,
+        kernel: Kernel,
+    ) {
         if !kernel.supported() {
             println!(
                 "{architecture:?} {kind:?}: the {kernel} path did not run (this CPU lacks it)"
@@ -654,7 +670,8 @@ mod tests {
         let device = Device::flex();
         let ad = device.clone().autodiff();
         let n = 2 * CHUNK + 5;
-        let (model, x, y) = seeded(architecture, outputs, n, &ad);
+        let (model, x, y) = seeded(architecture, (outputs, speed_input), n, &ad);
+        let inputs = 1080 + usize::from(speed_input);
         let rows: Vec<usize> = (0..n).rev().collect();
         let gather = |v: &[f32], w: usize| -> Vec<f32> {
             rows.iter()
@@ -664,7 +681,7 @@ mod tests {
         let loss = loss_tensor(
             kind,
             model.forward(Tensor::from_data(
-                TensorData::new(gather(&x, 1080), [n, 1, 1080]),
+                TensorData::new(gather(&x, inputs), [n, 1, inputs]),
                 &ad,
             )),
             Tensor::from_data(TensorData::new(gather(&y, outputs), [n, outputs]), &ad),
@@ -713,7 +730,8 @@ mod tests {
             "every parameter has a gradient"
         );
         println!(
-            "{architecture:?} {outputs} output(s) {kind:?}: gradients of the {path} path match Burn's autodiff"
+            "{architecture:?} {outputs} output(s) {kind:?}, speed input {speed_input}: gradients \
+             of the {path} path match Burn's autodiff"
         );
     }
 
@@ -736,7 +754,7 @@ mod tests {
             let device = Device::flex();
             let ad = device.clone().autodiff();
             let n = 3 * CHUNK;
-            let (model, x, y) = seeded(architecture, 2, n, &ad);
+            let (model, x, y) = seeded(architecture, (2, false), n, &ad);
             let (betas, eps, decay) = ([0.9, 0.999], 1e-8, 0.01);
             let mut burn = AdamWConfig::new()
                 .with_beta_1(betas[0])
@@ -801,8 +819,19 @@ mod tests {
             .into_iter()
             .filter(|k| *k != Kernel::Burn)
         {
-            check(Architecture::TinyLidarNet, 2, LossKind::Mse, kernel);
-            check(Architecture::TinyLidarNet, 1, LossKind::Huber(0.1), kernel);
+            check(
+                Architecture::TinyLidarNet,
+                (2, false),
+                LossKind::Mse,
+                kernel,
+            );
+            check(
+                Architecture::TinyLidarNet,
+                (1, false),
+                LossKind::Huber(0.1),
+                kernel,
+            );
+            check(Architecture::TinyLidarNet, (2, true), LossKind::Mse, kernel);
         }
     }
 
@@ -812,8 +841,8 @@ mod tests {
             .into_iter()
             .filter(|k| *k != Kernel::Burn)
         {
-            check(Architecture::Mlp, 1, LossKind::Mse, kernel);
-            check(Architecture::Mlp, 2, LossKind::Huber(0.5), kernel);
+            check(Architecture::Mlp, (1, false), LossKind::Mse, kernel);
+            check(Architecture::Mlp, (2, true), LossKind::Huber(0.5), kernel);
         }
     }
 }

@@ -2,9 +2,11 @@
 //!
 //! A dataset version directory holds `data.safetensors` and `stats.json` ([`Stats`]). The
 //! tensors are `train_scans` `[n_train, num_beams]` and `val_scans`: u16 ranges in units of
-//! [`RANGE_UNIT`] (2⁻¹⁰ m), clipped to `range_clip`; and `train_labels` / `val_labels` `[n, 2]`:
-//! f32 steering angle in rad and speed in m/s. Scans stored as f32 m (datasets written before
-//! the u16 format) load too.
+//! [`RANGE_UNIT`] (2⁻¹⁰ m), clipped to `range_clip`; `train_labels` / `val_labels` `[n, 2]`:
+//! f32 steering angle in rad and speed in m/s; and `train_speeds` / `val_speeds` `[n, 1]`: f32
+//! ego speed in m/s when the scan was taken (the input of a model with
+//! `model.speed_input`). Scans stored as f32 m (datasets written before the u16 format) and
+//! datasets without the speeds (written before them) load too.
 
 use std::path::Path;
 
@@ -20,6 +22,10 @@ pub const LABELS: usize = 2;
 /// ranges are stored exactly; ranges up to 63.999 m fit.
 pub const RANGE_UNIT: f32 = 1.0 / 1024.0;
 
+/// The least standard deviation that [`Stats::normalize_speed_input`] divides by, m/s (a
+/// fixed-speed dataset has none).
+pub const MIN_SPEED_INPUT_STD: f32 = 0.1;
+
 /// The largest `range_clip` that u16 ranges in [`RANGE_UNIT`] hold, m.
 pub const MAX_RANGE_CLIP: f32 = u16::MAX as f32 * RANGE_UNIT;
 
@@ -30,6 +36,9 @@ pub struct Split {
     pub scans: Vec<f32>,
     /// Steering (rad) and speed (m/s), `[n, 2]`.
     pub labels: Vec<f32>,
+    /// The ego's measured longitudinal speed when each scan was taken, m/s, `[n]`; empty in a
+    /// dataset written before speeds were stored.
+    pub speeds: Vec<f32>,
 }
 
 impl Split {
@@ -112,6 +121,20 @@ impl Stats {
         }
     }
 
+    /// The reciprocal of the standard deviation that [`Self::normalize_speed_input`] divides
+    /// by: the training speed labels' (the commanded speed, which the ego speed follows), at
+    /// least [`MIN_SPEED_INPUT_STD`], 1/(m/s).
+    pub fn inv_speed_input_std(&self) -> f32 {
+        1.0 / self.speed_mean_std[1].max(MIN_SPEED_INPUT_STD)
+    }
+
+    /// The network input for the ego speed `speed` (m/s):
+    /// `(speed − speed_mean) · inv_speed_input_std`, standardised with the training speed
+    /// labels' mean and standard deviation.
+    pub fn normalize_speed_input(&self, speed: f32) -> f32 {
+        (speed - self.speed_mean_std[0]) * self.inv_speed_input_std()
+    }
+
     /// Normalised labels `[steering, speed]` for the network's first `outputs` outputs.
     pub fn normalize_label(&self, steering: f32, speed: f32) -> [f32; 2] {
         [steering / self.steering_scale, speed / self.speed_scale]
@@ -176,12 +199,24 @@ impl Dataset {
             to_units(&self.train.scans, clip),
             to_units(&self.val.scans, clip),
         );
-        let tensors = vec![
+        let mut tensors = vec![
             ("train_scans", u16_view(&train_units, nt, b)?),
             ("train_labels", f32_view(&self.train.labels, nt, LABELS)?),
             ("val_scans", u16_view(&val_units, nv, b)?),
             ("val_labels", f32_view(&self.val.labels, nv, LABELS)?),
         ];
+        let with_speeds = |split: &Split, n: usize| split.speeds.len() == n;
+        if with_speeds(&self.train, nt) && with_speeds(&self.val, nv) {
+            tensors.push(("train_speeds", f32_view(&self.train.speeds, nt, 1)?));
+            tensors.push(("val_speeds", f32_view(&self.val.speeds, nv, 1)?));
+        } else if !(self.train.speeds.is_empty() && self.val.speeds.is_empty()) {
+            return Err(LearnError::Format(format!(
+                "ego speeds for {} of {nt} training and {} of {nv} validation samples: a \
+                 dataset has a speed for every sample or none",
+                self.train.speeds.len(),
+                self.val.speeds.len()
+            )));
+        }
         let bytes =
             safetensors::serialize(tensors, None).map_err(|e| LearnError::Format(e.to_string()))?;
         raceloop_files::write(&dir.join("data.safetensors"), &bytes)?;
@@ -231,18 +266,25 @@ impl Dataset {
             })
         };
         let b = stats.num_beams;
+        let has_speeds = st.names().iter().any(|n| n.ends_with("_speeds"));
         let split = |name: &str, samples: usize| -> Result<Split> {
             let split = Split {
                 scans: get(&format!("{name}_scans"), b, true)?,
                 labels: get(&format!("{name}_labels"), LABELS, false)?,
+                speeds: if has_speeds {
+                    get(&format!("{name}_speeds"), 1, false)?
+                } else {
+                    Vec::new()
+                },
             };
             let (rows, labels) = (split.scans.len() / b.max(1), split.labels.len() / LABELS);
-            if rows != labels || rows != samples {
+            let speeds = if has_speeds { split.speeds.len() } else { rows };
+            if rows != labels || rows != samples || speeds != rows {
                 return Err(LearnError::File {
                     path: path.clone(),
                     message: format!(
-                        "{name}: {rows} scan rows, {labels} label rows, but stats.json says \
-                         {samples} samples"
+                        "{name}: {rows} scan rows, {labels} label rows, {speeds} speed rows, \
+                         but stats.json says {samples} samples"
                     ),
                 });
             }
@@ -267,6 +309,7 @@ mod tests {
         let train = Split {
             scans: vec![1.0, 2.0, 3.0, 4.0],
             labels: vec![0.1, 3.5, -0.2, 3.5],
+            speeds: Vec::new(),
         };
         let stats = Stats::compute(&train, &Split::default(), 2, 30.0, 0.5, 7.0);
         Dataset {
@@ -301,10 +344,12 @@ mod tests {
         let train = Split {
             scans: vec![1.0, 2.0, 40.0, 3.0, 1.0, 2.0],
             labels: vec![0.1, 3.5, -0.2, 3.5],
+            speeds: vec![3.25, 4.5],
         };
         let val = Split {
             scans: vec![2.0, 2.0, 2.0],
             labels: vec![0.0, 3.5],
+            speeds: vec![0.5],
         };
         let stats = Stats::compute(&train, &val, 3, 30.0, 0.4189, 20.0);
         assert_eq!((stats.train_samples, stats.val_samples), (2, 1));
@@ -345,18 +390,50 @@ mod tests {
             safetensors::serialize(tensors, None).unwrap(),
         )
         .unwrap();
-        assert_eq!(Dataset::load(&dir).unwrap(), ds);
+        let old = Dataset::load(&dir).unwrap();
+        assert!(old.train.speeds.is_empty() && old.val.speeds.is_empty());
+        assert_eq!(
+            Dataset {
+                train: Split {
+                    speeds: ds.train.speeds.clone(),
+                    ..old.train
+                },
+                val: Split {
+                    speeds: ds.val.speeds.clone(),
+                    ..old.val
+                },
+                ..old
+            },
+            ds,
+            "a dataset without speeds loads, with none"
+        );
+        // Speeds for some samples only are refused.
+        let partial = Dataset {
+            val: Split {
+                speeds: Vec::new(),
+                ..ds.val.clone()
+            },
+            ..ds.clone()
+        };
+        let e = partial.save(&dir).unwrap_err().to_string();
+        assert!(e.contains("every sample or none"), "{e}");
+        // The speed input is standardised with the speed labels' statistics, the spread
+        // floored for a fixed-speed dataset.
+        let v = ds.stats.normalize_speed_input(5.0);
+        assert_eq!(v, (5.0 - 3.5) / MIN_SPEED_INPUT_STD);
         // Off-grid ranges are stored within half a unit.
         let off = Dataset {
             train: Split {
                 scans: vec![1.2345, 0.0001, 29.9999],
                 labels: vec![0.0, 3.5],
+                speeds: Vec::new(),
             },
             val: Split::default(),
             stats: Stats::compute(
                 &Split {
                     scans: vec![1.2345, 0.0001, 29.9999],
                     labels: vec![0.0, 3.5],
+                    speeds: Vec::new(),
                 },
                 &Split::default(),
                 3,

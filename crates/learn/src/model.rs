@@ -6,6 +6,10 @@
 //! layers of 100, 50 and 10 units with ReLU and a tanh head. For a 1080-beam scan the conv stack
 //! gives 64 × 28 = 1792 features and the model has 220,686 parameters with 2 outputs (the same as
 //! the paper's 1081-beam count, since the first conv floors both to 268 positions).
+//!
+//! With [`ModelConfig::speed_input`] either network also reads the ego's measured speed, which
+//! joins the flattened conv features (the MLP's scan) at the first dense layer: 100 more
+//! parameters for Tiny Lidar Net. The paper's network reads the scan only.
 
 use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::{Linear, LinearConfig, Relu};
@@ -43,6 +47,14 @@ pub struct ModelConfig {
     /// `model.json` when 1, so single-network model directories keep their bytes and hashes.
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub members: usize,
+    /// Whether the network also reads the ego's measured speed: the input is then
+    /// `[batch, 1, num_beams + 1]`, the scan followed by the normalised speed
+    /// ([`crate::Stats::normalize_speed_input`]), which joins the flattened conv features (the
+    /// MLP's scan) at the first dense layer. The paper's network reads the scan only (`false`);
+    /// a scan alone does not tell the network how fast it is going into a corner. Left out of
+    /// `model.json` when false, so older model directories keep their bytes and hashes.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub speed_input: bool,
 }
 
 /// Most networks in an ensemble.
@@ -54,6 +66,10 @@ fn one() -> usize {
 
 fn is_one(n: &usize) -> bool {
     *n == 1
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl ModelConfig {
@@ -103,13 +119,27 @@ impl ModelConfig {
         Ok(())
     }
 
+    /// Inputs after the scan: 1 (the ego speed) with [`Self::speed_input`], else 0.
+    pub fn extras(&self) -> usize {
+        usize::from(self.speed_input)
+    }
+
+    /// Input length per sample: `num_beams` + [`Self::extras`].
+    pub fn inputs(&self) -> usize {
+        self.num_beams + self.extras()
+    }
+
     /// Builds one network (one member) with freshly initialised weights on `device`.
     pub fn init(&self, device: &Device) -> Model {
+        let extras = self.extras();
         match self.architecture {
-            Architecture::TinyLidarNet => {
-                Model::TinyLidarNet(TinyLidarNet::new(self.num_beams, self.outputs, device))
-            }
-            Architecture::Mlp => Model::Mlp(Mlp::new(self.num_beams, self.outputs, device)),
+            Architecture::TinyLidarNet => Model::TinyLidarNet(TinyLidarNet::new(
+                self.num_beams,
+                extras,
+                self.outputs,
+                device,
+            )),
+            Architecture::Mlp => Model::Mlp(Mlp::new(self.num_beams, extras, self.outputs, device)),
         }
     }
 }
@@ -125,18 +155,22 @@ pub const TLN_CONVS: [(usize, usize, usize); 5] =
 /// Units of Tiny Lidar Net's hidden dense layers.
 pub const TLN_DENSE: [usize; 3] = [100, 50, 10];
 
-/// Tiny Lidar Net: `[batch, 1, num_beams]` → `[batch, outputs]` in (-1, 1).
+/// Tiny Lidar Net: `[batch, 1, num_beams + extras]` → `[batch, outputs]` in (-1, 1).
 #[derive(Module, Debug)]
 pub struct TinyLidarNet {
     convs: Vec<Conv1d>,
     dense: Vec<Linear>,
     head: Linear,
     relu: Relu,
+    /// Inputs after the scan that bypass the convs and join the flattened features (0 or 1).
+    extras: usize,
 }
 
 impl TinyLidarNet {
-    /// A freshly initialised network for `num_beams` inputs and `outputs` outputs.
-    pub fn new(num_beams: usize, outputs: usize, device: &Device) -> Self {
+    /// A freshly initialised network for `num_beams`-beam scans followed by `extras` inputs
+    /// that join the flattened conv features (0, or 1 for the ego speed), with `outputs`
+    /// outputs.
+    pub fn new(num_beams: usize, extras: usize, outputs: usize, device: &Device) -> Self {
         let mut convs = Vec::new();
         let (mut channels, mut len) = (1, num_beams);
         for (out, kernel, stride) in TLN_CONVS {
@@ -149,7 +183,7 @@ impl TinyLidarNet {
             len = conv_out(len, kernel, stride);
         }
         let mut dense = Vec::new();
-        let mut width = channels * len;
+        let mut width = channels * len + extras;
         for units in TLN_DENSE {
             dense.push(LinearConfig::new(width, units).init(device));
             width = units;
@@ -159,7 +193,13 @@ impl TinyLidarNet {
             dense,
             head: LinearConfig::new(width, outputs).init(device),
             relu: Relu::new(),
+            extras,
         }
+    }
+
+    /// Inputs after the scan (0, or 1 for the ego speed).
+    pub fn extras(&self) -> usize {
+        self.extras
     }
 
     /// The conv layers, input side first.
@@ -172,13 +212,20 @@ impl TinyLidarNet {
         (&self.dense, &self.head)
     }
 
-    /// `[batch, 1, num_beams]` normalised scans → `[batch, outputs]`.
+    /// `[batch, 1, num_beams + extras]` normalised inputs → `[batch, outputs]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<2> {
-        let mut x = x;
+        let (scan, extra) = split_inputs(x, self.extras);
+        self.forward_parts(scan, extra)
+    }
+
+    /// [`Self::forward`] with the scan `[batch, 1, num_beams]` and the extras `[batch, extras]`
+    /// apart.
+    pub fn forward_parts(&self, scan: Tensor<3>, extra: Option<Tensor<2>>) -> Tensor<2> {
+        let mut h = scan;
         for conv in &self.convs {
-            x = self.relu.forward(conv.forward(x));
+            h = self.relu.forward(conv.forward(h));
         }
-        let mut x: Tensor<2> = x.flatten(1, 2);
+        let mut x = join(h.flatten(1, 2), extra);
         for layer in &self.dense {
             x = self.relu.forward(layer.forward(x));
         }
@@ -186,24 +233,29 @@ impl TinyLidarNet {
     }
 }
 
-/// The MLP baseline: `[batch, 1, num_beams]` → `[batch, outputs]` in (-1, 1).
+/// The MLP baseline: `[batch, 1, inputs]` → `[batch, outputs]` in (-1, 1), where `inputs` is
+/// the scan's beams plus the extras (the ego speed) of [`ModelConfig::extras`].
 #[derive(Module, Debug)]
 pub struct Mlp {
     hidden: Vec<Linear>,
     head: Linear,
     relu: Relu,
+    /// Inputs after the scan (0, or 1 for the ego speed).
+    extras: usize,
 }
 
 impl Mlp {
-    /// A freshly initialised baseline.
-    pub fn new(num_beams: usize, outputs: usize, device: &Device) -> Self {
+    /// A freshly initialised baseline for `num_beams`-beam scans followed by `extras` inputs
+    /// (0, or 1 for the ego speed).
+    pub fn new(num_beams: usize, extras: usize, outputs: usize, device: &Device) -> Self {
         Self {
             hidden: vec![
-                LinearConfig::new(num_beams, 256).init(device),
+                LinearConfig::new(num_beams + extras, 256).init(device),
                 LinearConfig::new(256, 256).init(device),
             ],
             head: LinearConfig::new(256, outputs).init(device),
             relu: Relu::new(),
+            extras,
         }
     }
 
@@ -212,13 +264,39 @@ impl Mlp {
         (&self.hidden, &self.head)
     }
 
-    /// `[batch, 1, num_beams]` normalised scans → `[batch, outputs]`.
+    /// `[batch, 1, inputs]` normalised inputs → `[batch, outputs]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<2> {
-        let mut x: Tensor<2> = x.flatten(1, 2);
+        let (scan, extra) = split_inputs(x, self.extras);
+        self.forward_parts(scan, extra)
+    }
+
+    /// [`Self::forward`] with the scan `[batch, 1, num_beams]` and the extras `[batch, extras]`
+    /// apart.
+    pub fn forward_parts(&self, scan: Tensor<3>, extra: Option<Tensor<2>>) -> Tensor<2> {
+        let mut x = join(scan.flatten(1, 2), extra);
         for layer in &self.hidden {
             x = self.relu.forward(layer.forward(x));
         }
         self.head.forward(x).tanh()
+    }
+}
+
+/// `[batch, 1, num_beams + extras]` → the scans `[batch, 1, num_beams]` and, with extras, the
+/// extras `[batch, extras]`.
+fn split_inputs(x: Tensor<3>, extras: usize) -> (Tensor<3>, Option<Tensor<2>>) {
+    if extras == 0 {
+        return (x, None);
+    }
+    let beams = x.dims()[2] - extras;
+    let extra = x.clone().narrow(2, beams, extras).flatten(1, 2);
+    (x.narrow(2, 0, beams), Some(extra))
+}
+
+/// `[batch, features]` features followed by the extras `[batch, extras]`, if any.
+fn join(features: Tensor<2>, extra: Option<Tensor<2>>) -> Tensor<2> {
+    match extra {
+        Some(extra) => Tensor::cat(vec![features, extra], 1),
+        None => features,
     }
 }
 
@@ -232,11 +310,30 @@ pub enum Model {
 }
 
 impl Model {
-    /// `[batch, 1, num_beams]` normalised scans → `[batch, outputs]` in (-1, 1).
+    /// `[batch, 1, inputs]` normalised inputs (the scan, then the extras of
+    /// [`ModelConfig::extras`]) → `[batch, outputs]` in (-1, 1).
     pub fn forward(&self, x: Tensor<3>) -> Tensor<2> {
         match self {
             Self::TinyLidarNet(m) => m.forward(x),
             Self::Mlp(m) => m.forward(x),
+        }
+    }
+
+    /// [`Self::forward`] with the normalised scans `[batch, 1, num_beams]` and the extras
+    /// `[batch, extras]` (`None` without) apart: the form that the ONNX export captures, whose
+    /// batch axis a slice of the joined input would fix.
+    pub fn forward_parts(&self, scan: Tensor<3>, extra: Option<Tensor<2>>) -> Tensor<2> {
+        match self {
+            Self::TinyLidarNet(m) => m.forward_parts(scan, extra),
+            Self::Mlp(m) => m.forward_parts(scan, extra),
+        }
+    }
+
+    /// Inputs after the scan (0, or 1 for the ego speed; see [`ModelConfig::speed_input`]).
+    pub fn extras(&self) -> usize {
+        match self {
+            Self::TinyLidarNet(m) => m.extras,
+            Self::Mlp(m) => m.extras,
         }
     }
 }
@@ -269,9 +366,31 @@ pub const ENSEMBLE_RULE: &str = "trimmed mean: (sum - max - min) / (k - 2) for k
 /// # Panics
 /// With no members.
 pub fn forward_ensemble(members: &[Model], x: Tensor<3>) -> Tensor<2> {
-    let k = members.len();
+    combine(members.iter().map(|m| m.forward(x.clone())).collect())
+}
+
+/// [`forward_ensemble`] with the scans `[batch, 1, num_beams]` and the extras `[batch, extras]`
+/// apart (see [`Model::forward_parts`]).
+///
+/// # Panics
+/// With no members.
+pub fn forward_ensemble_parts(
+    members: &[Model],
+    scan: Tensor<3>,
+    extra: Option<Tensor<2>>,
+) -> Tensor<2> {
+    combine(
+        members
+            .iter()
+            .map(|m| m.forward_parts(scan.clone(), extra.clone()))
+            .collect(),
+    )
+}
+
+/// The members' outputs `[batch, outputs]` combined as [`forward_ensemble`] documents.
+fn combine(outs: Vec<Tensor<2>>) -> Tensor<2> {
+    let k = outs.len();
     assert!(k > 0, "an ensemble needs a member");
-    let outs: Vec<Tensor<2>> = members.iter().map(|m| m.forward(x.clone())).collect();
     if k == 1 {
         return outs.into_iter().next().expect("one member");
     }
@@ -304,6 +423,7 @@ mod tests {
             num_beams: 1080,
             outputs: 2,
             members: 1,
+            speed_input: false,
         };
         let m = cfg.init(&d);
         let y = m.forward(Tensor::zeros([3, 1, 1080], &d));
@@ -321,10 +441,24 @@ mod tests {
         assert_eq!(m1.num_params(), 220_675);
         let m1081 = ModelConfig {
             num_beams: 1081,
-            ..cfg
+            ..cfg.clone()
         }
         .init(&d);
         assert_eq!(m1081.num_params(), 220_686);
+        let speed = ModelConfig {
+            speed_input: true,
+            ..cfg.clone()
+        }
+        .init(&d);
+        assert_eq!(
+            speed.forward(Tensor::zeros([3, 1, 1081], &d)).dims(),
+            [3, 2]
+        );
+        assert_eq!(
+            speed.num_params(),
+            220_686 + 100,
+            "the speed adds one input to the first dense layer's 100 units"
+        );
         assert_eq!(
             conv_out(
                 conv_out(conv_out(conv_out(conv_out(1080, 10, 4), 8, 4), 4, 2), 3, 1),
@@ -344,6 +478,7 @@ mod tests {
             num_beams: 1080,
             outputs: 1,
             members: 1,
+            speed_input: false,
         }
         .init(&d);
         assert_eq!(m.forward(Tensor::zeros([2, 1, 1080], &d)).dims(), [2, 1]);

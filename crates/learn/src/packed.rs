@@ -99,7 +99,8 @@ pub(crate) enum Origin {
     /// `Conv1d` weight `[width, channels_in, kernel]`; packed row `k · channels_in + i`.
     Conv { kernel: usize, channels_in: usize },
     /// `Linear` weight `[depth, width]`; with `Some((len, channels))` the packed row
-    /// `t · channels + c` holds Burn's row `c · len + t`.
+    /// `t · channels + c` holds Burn's row `c · len + t`, and the rows past `len · channels`
+    /// (the extras, such as the ego speed) keep their index.
     Dense {
         channels_last: Option<(usize, usize)>,
     },
@@ -148,9 +149,12 @@ impl Origin {
                 (i * kernel + k, channels_in * kernel)
             }
             Self::Dense { channels_last } => {
-                let row = channels_last.map_or(row, |(len, channels)| {
-                    (row % channels) * len + row / channels
-                });
+                let row = match channels_last {
+                    Some((len, channels)) if row < len * channels => {
+                        (row % channels) * len + row / channels
+                    }
+                    _ => row,
+                };
                 (row * width, 1)
             }
         }
@@ -387,12 +391,14 @@ pub(crate) fn widened<R>(kernel: Kernel, f: impl FnOnce() -> R) -> R {
 pub struct PackedNet {
     pub(crate) layers: Vec<Layer>,
     inputs: usize,
+    extras: usize,
     buffers: [Vec<f32>; 2],
     pub(crate) kernel: Kernel,
 }
 
 impl PackedNet {
-    /// Packs `model` (Tiny Lidar Net or MLP) for `num_beams`-beam scans.
+    /// Packs `model` (Tiny Lidar Net or MLP) for `num_beams`-beam scans (followed by the
+    /// model's extras, [`Model::extras`]).
     pub fn new(model: &Model, num_beams: usize) -> Self {
         let parameters = Parameter::of(model);
         let last = parameters.len() - 1;
@@ -417,10 +423,16 @@ impl PackedNet {
             };
             layers.push(layer);
         }
-        let largest = layers.iter().map(|l| l.rows * l.width).max().unwrap_or(0);
+        let largest = layers
+            .iter()
+            .map(|l| l.rows * l.width)
+            .chain(layers.iter().map(|l| l.depth))
+            .max()
+            .unwrap_or(0);
         Self {
             layers,
             inputs: num_beams,
+            extras: model.extras(),
             buffers: [vec![0.0; largest], vec![0.0; largest]],
             kernel: match Kernel::choose() {
                 Kernel::Burn => Kernel::Portable,
@@ -480,23 +492,34 @@ impl PackedNet {
             .sum()
     }
 
-    /// Scan length (beams).
+    /// Input length per sample: the scan's beams plus the extras.
     pub fn inputs(&self) -> usize {
+        self.inputs + self.extras
+    }
+
+    /// Scan length (beams).
+    pub fn beams(&self) -> usize {
         self.inputs
     }
 
-    /// Network outputs in (-1, 1) for one normalised scan `[num_beams]`, written to `out`
-    /// (`[outputs]`).
+    /// Network outputs in (-1, 1) for one normalised input `[num_beams + extras]` (the scan,
+    /// then the normalised ego speed where the model reads it), written to `out` (`[outputs]`).
     ///
     /// # Panics
-    /// If `scan` is not `[num_beams]` or `out` is not `[outputs]`.
-    pub fn forward(&mut self, scan: &[f32], out: &mut [f32]) {
-        assert_eq!(scan.len(), self.inputs, "scan must be [{}]", self.inputs);
+    /// If `input` is not `[num_beams + extras]` or `out` is not `[outputs]`.
+    pub fn forward(&mut self, input: &[f32], out: &mut [f32]) {
+        let n = self.inputs();
+        assert_eq!(input.len(), n, "input must be [{n}]");
+        let convs = self.convs();
         let [a, b] = &mut self.buffers;
         let (mut src, mut dst) = (a, b);
         let last = self.layers.len() - 1;
         for (i, layer) in self.layers.iter().enumerate() {
-            let input: &[f32] = if i == 0 { scan } else { src };
+            if i == convs && i > 0 && self.extras > 0 {
+                let features = layer.depth - self.extras;
+                src[features..layer.depth].copy_from_slice(&input[self.inputs..]);
+            }
+            let input: &[f32] = if i == 0 { input } else { src };
             if i == last {
                 assert_eq!(out.len(), layer.width, "out must be [{}]", layer.width);
                 layer.run(input, out, self.kernel);
@@ -885,11 +908,12 @@ pub(crate) mod tests {
     use crate::model::{Architecture, ModelConfig};
     use rand::{Rng, SeedableRng};
 
-    /// A freshly initialised network on `device` (seeded), `n` scans of standard-normal
-    /// normalised ranges `[n, 1080]` and targets in (-0.9, 0.9) `[n, outputs]`.
+    /// A freshly initialised network on `device` (seeded), `n` standard-normal normalised
+    /// inputs `[n, 1080 + extras]` (scans, and a speed with `speed_input`) and targets in
+    /// (-0.9, 0.9) `[n, outputs]`.
     pub(crate) fn seeded(
         architecture: Architecture,
-        outputs: usize,
+        (outputs, speed_input): (usize, bool),
         n: usize,
         device: &Device,
     ) -> (Model, Vec<f32>, Vec<f32>) {
@@ -901,6 +925,7 @@ pub(crate) mod tests {
                 num_beams: 1080,
                 outputs,
                 members: 1,
+                speed_input,
             }
             .init(device);
             // Parameters initialise lazily, on first use: draw them while holding the turn.
@@ -909,7 +934,7 @@ pub(crate) mod tests {
         };
         let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(5);
         let normal = rand_distr::StandardNormal;
-        let x = (0..n * 1080)
+        let x = (0..n * (1080 + usize::from(speed_input)))
             .map(|_| rng.sample::<f32, _>(normal))
             .collect();
         let y = (0..n * outputs)
@@ -918,10 +943,11 @@ pub(crate) mod tests {
         (model, x, y)
     }
 
-    fn compare(architecture: Architecture, outputs: usize) {
+    fn compare(architecture: Architecture, outputs: usize, speed_input: bool) {
         let device = Device::flex();
-        let (model, x, _) = seeded(architecture, outputs, 4, &device);
-        let scans = Tensor::<3>::from_data(TensorData::new(x.clone(), [4, 1, 1080]), &device);
+        let (model, x, _) = seeded(architecture, (outputs, speed_input), 4, &device);
+        let inputs = 1080 + usize::from(speed_input);
+        let scans = Tensor::<3>::from_data(TensorData::new(x.clone(), [4, 1, inputs]), &device);
         let reference = values(model.forward(scans));
         let (lo, hi) = reference
             .iter()
@@ -947,7 +973,7 @@ pub(crate) mod tests {
             assert_eq!(path, kernel);
             let mut all = Vec::new();
             let mut out = vec![0.0; outputs];
-            for (scan, want) in x.chunks(1080).zip(reference.chunks(outputs)) {
+            for (scan, want) in x.chunks(inputs).zip(reference.chunks(outputs)) {
                 net.forward(scan, &mut out);
                 all.extend_from_slice(&out);
                 for (a, b) in out.iter().zip(want) {
@@ -958,7 +984,8 @@ pub(crate) mod tests {
                 }
             }
             println!(
-                "{architecture:?} {outputs} output(s): the {path} forward pass matches Burn within 1e-5"
+                "{architecture:?} {outputs} output(s), speed input {speed_input}: the {path} \
+                 forward pass matches Burn within 1e-5"
             );
             if path != Kernel::Portable {
                 match &first_fma {
@@ -1069,12 +1096,14 @@ pub(crate) mod tests {
 
     #[test]
     fn packed_tiny_lidar_net_matches_burn() {
-        compare(Architecture::TinyLidarNet, 2);
-        compare(Architecture::TinyLidarNet, 1);
+        compare(Architecture::TinyLidarNet, 2, false);
+        compare(Architecture::TinyLidarNet, 1, false);
+        compare(Architecture::TinyLidarNet, 2, true);
     }
 
     #[test]
     fn packed_mlp_matches_burn() {
-        compare(Architecture::Mlp, 1);
+        compare(Architecture::Mlp, 1, false);
+        compare(Architecture::Mlp, 2, true);
     }
 }

@@ -200,7 +200,7 @@ impl Policy {
                 .collect(),
             kernel: Kernel::choose(),
             models,
-            input: Vec::with_capacity(config.num_beams),
+            input: Vec::with_capacity(config.inputs()),
             output: vec![0.0; config.outputs],
             sum: vec![0.0; config.outputs],
             max: vec![0.0; config.outputs],
@@ -252,22 +252,29 @@ impl Policy {
         &self.stats
     }
 
-    /// Steering (rad) and speed (m/s) for each of `scans` (`[n, num_beams]` ranges in m, row-major).
+    /// Steering (rad) and speed (m/s) for each of `scans` (`[n, num_beams]` ranges in m,
+    /// row-major) taken at the ego speeds `speeds` (`[n]`, m/s; read only by a model with
+    /// [`ModelConfig::speed_input`]).
     ///
     /// # Panics
-    /// If `scans.len()` is not a multiple of `num_beams`.
-    pub fn act_batch(&mut self, scans: &[f32]) -> Vec<(f32, f32)> {
+    /// If `scans.len()` is not a multiple of `num_beams`, or `speeds` is not `[n]`.
+    pub fn act_batch(&mut self, scans: &[f32], speeds: &[f32]) -> Vec<(f32, f32)> {
         if self.kernel == Kernel::Burn {
-            return self.act_batch_burn(scans);
+            return self.act_batch_burn(scans, speeds);
         }
         let beams = self.config.num_beams;
         assert_eq!(scans.len() % beams, 0, "scans must be [n, {beams}]");
+        assert_eq!(speeds.len(), scans.len() / beams, "speeds must be [n]");
         scans
             .chunks_exact(beams)
-            .map(|scan| {
+            .zip(speeds)
+            .map(|(scan, &speed)| {
                 self.input.clear();
                 self.input.extend_from_slice(scan);
                 self.stats.normalize_scan(&mut self.input);
+                if self.config.speed_input {
+                    self.input.push(self.stats.normalize_speed_input(speed));
+                }
                 let k = self.packed.len();
                 let (first, rest) = self.packed.split_first_mut().expect("a network");
                 first.forward(&self.input, &mut self.sum);
@@ -300,16 +307,23 @@ impl Policy {
     /// (the reference that [`PackedNet`] is checked against).
     ///
     /// # Panics
-    /// If `scans.len()` is not a multiple of `num_beams`.
-    pub fn act_batch_burn(&mut self, scans: &[f32]) -> Vec<(f32, f32)> {
+    /// As [`Policy::act_batch`].
+    pub fn act_batch_burn(&mut self, scans: &[f32], speeds: &[f32]) -> Vec<(f32, f32)> {
         let beams = self.config.num_beams;
         assert_eq!(scans.len() % beams, 0, "scans must be [n, {beams}]");
         let n = scans.len() / beams;
+        assert_eq!(speeds.len(), n, "speeds must be [n]");
         self.input.clear();
-        self.input.extend_from_slice(scans);
-        self.stats.normalize_scan(&mut self.input);
+        for (scan, &speed) in scans.chunks_exact(beams).zip(speeds) {
+            let start = self.input.len();
+            self.input.extend_from_slice(scan);
+            self.stats.normalize_scan(&mut self.input[start..]);
+            if self.config.speed_input {
+                self.input.push(self.stats.normalize_speed_input(speed));
+            }
+        }
         let x = Tensor::<3>::from_data(
-            TensorData::new(self.input.clone(), [n, 1, beams]),
+            TensorData::new(self.input.clone(), [n, 1, self.config.inputs()]),
             &self.device,
         );
         let out = forward_ensemble(&self.models, x).into_data();
@@ -320,8 +334,9 @@ impl Policy {
             .collect()
     }
 
-    /// Steering (rad) and speed (m/s) for one scan (`[num_beams]` ranges in m).
-    pub fn act(&mut self, scan: &[f32]) -> (f32, f32) {
-        self.act_batch(scan)[0]
+    /// Steering (rad) and speed (m/s) for one scan (`[num_beams]` ranges in m) taken at the
+    /// ego speed `speed` (m/s).
+    pub fn act(&mut self, scan: &[f32], speed: f32) -> (f32, f32) {
+        self.act_batch(scan, &[speed])[0]
     }
 }

@@ -66,6 +66,13 @@ pub struct TrainConfig {
     /// use `false`.
     #[serde(default)]
     pub mirror: bool,
+    /// Augmentation for a model that reads the ego speed: Gaussian noise added to the training
+    /// speed inputs each epoch, m/s (0 = none), so that the network cannot copy its speed into
+    /// its speed command (the "copycat" or inertia problem of behavioral cloning with the ego's
+    /// past motion as input: Codevilla et al. 2019, Wen et al. 2020). Configs without the field
+    /// use 0.
+    #[serde(default)]
+    pub speed_noise_std: f32,
 }
 
 impl TrainConfig {
@@ -100,10 +107,16 @@ impl TrainConfig {
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return bad("lr", format!("must be > 0, found {}", self.lr));
         }
-        if !(self.scan_noise_std >= 0.0) {
+        if !(self.scan_noise_std >= 0.0 && self.scan_noise_std.is_finite()) {
             return bad(
                 "scan_noise_std",
                 format!("must be ≥ 0 m, found {}", self.scan_noise_std),
+            );
+        }
+        if !(self.speed_noise_std >= 0.0 && self.speed_noise_std.is_finite()) {
+            return bad(
+                "speed_noise_std",
+                format!("must be ≥ 0 m/s, found {}", self.speed_noise_std),
             );
         }
         Ok(())
@@ -155,16 +168,45 @@ pub struct Trained {
     pub best_epoch: usize,
 }
 
-/// Normalised inputs `[n, num_beams]` and targets `[n, outputs]` of a split.
-pub fn prepare(split: &Split, stats: &Stats, outputs: usize) -> (Vec<f32>, Vec<f32>) {
-    let mut x = split.scans.clone();
-    stats.normalize_scan(&mut x);
+/// Normalised inputs `[n, num_beams + extras]` (each scan, then its normalised ego speed for a
+/// model with [`ModelConfig::speed_input`]) and targets `[n, outputs]` of a split.
+///
+/// # Errors
+/// [`LearnError::Config`] naming `model.speed_input` when the model reads the ego speed but
+/// the dataset has none (it was written before speeds were stored).
+pub fn prepare(split: &Split, stats: &Stats, model: &ModelConfig) -> Result<(Vec<f32>, Vec<f32>)> {
+    let (beams, outputs) = (stats.num_beams, model.outputs);
+    let n = split.len(beams);
+    let x = if model.speed_input {
+        if split.speeds.len() != n {
+            return Err(LearnError::Config {
+                field: "model.speed_input".into(),
+                message: format!(
+                    "the model reads the ego speed, but the dataset has {} speeds for {n} \
+                     samples: extract it again",
+                    split.speeds.len()
+                ),
+            });
+        }
+        let mut x = Vec::with_capacity(n * (beams + 1));
+        for (scan, &speed) in split.scans.chunks_exact(beams).zip(&split.speeds) {
+            let start = x.len();
+            x.extend_from_slice(scan);
+            stats.normalize_scan(&mut x[start..]);
+            x.push(stats.normalize_speed_input(speed));
+        }
+        x
+    } else {
+        let mut x = split.scans.clone();
+        stats.normalize_scan(&mut x);
+        x
+    };
     let y = split
         .labels
         .chunks_exact(LABELS)
         .flat_map(|l| stats.normalize_label(l[0], l[1]).into_iter().take(outputs))
         .collect();
-    (x, y)
+    Ok((x, y))
 }
 
 fn batch(
@@ -188,8 +230,9 @@ fn batch(
 }
 
 /// Mean loss of the combined output of `members` (one network, or an ensemble: see
-/// [`forward_ensemble`](crate::model::forward_ensemble)) over normalised `x` (`[n, beams]`), `y`
-/// (`[n, outputs]`), in batches of 1024; NaN for no samples.
+/// [`forward_ensemble`](crate::model::forward_ensemble)) over normalised `x` (`[n, beams]`,
+/// `beams` the input length with the extras), `y` (`[n, outputs]`), in batches of 1024; NaN
+/// for no samples.
 ///
 /// # Panics
 /// With no members.
@@ -279,9 +322,10 @@ pub fn train_with(
     let packed = matches!(backward, Backward::Packed(_));
     check_inputs(ds, model_cfg, cfg, device, packed)?;
     let (beams, outputs) = (model_cfg.num_beams, model_cfg.outputs);
-    let (mut xt, mut yt) = prepare(&ds.train, &ds.stats, outputs);
-    let (xv, yv) = prepare(&ds.val, &ds.stats, outputs);
-    let n = xt.len() / beams;
+    let inputs = model_cfg.inputs();
+    let (mut xt, mut yt) = prepare(&ds.train, &ds.stats, model_cfg)?;
+    let (xv, yv) = prepare(&ds.val, &ds.stats, model_cfg)?;
+    let n = xt.len() / inputs;
     if n == 0 {
         return Err(LearnError::Config {
             field: "dataset".into(),
@@ -289,6 +333,8 @@ pub fn train_with(
         });
     }
     let clean = (cfg.scan_noise_std > 0.0).then(|| xt.clone());
+    let clean_speeds: Option<Vec<f32>> = (cfg.speed_noise_std > 0.0 && model_cfg.speed_input)
+        .then(|| xt.chunks_exact(inputs).map(|row| row[beams]).collect());
     let ad = device.clone().autodiff();
     // The initial weights are drawn on the CPU on every device, so that a seed gives the same
     // starting model everywhere and the GPU's losses can be checked against the CPU's.
@@ -336,16 +382,25 @@ pub fn train_with(
             add_noise(
                 &mut xt,
                 clean,
+                (beams, inputs),
                 cfg.scan_noise_std / ds.stats.scan_std,
                 &mut rng,
             );
             x_mirrored.fill(false);
         }
+        if let Some(clean) = &clean_speeds {
+            use rand::Rng;
+            let std = cfg.speed_noise_std * ds.stats.inv_speed_input_std();
+            let normal = rand_distr::Normal::new(0.0f32, std).expect("std ≥ 0");
+            for (row, &c) in xt.chunks_exact_mut(inputs).zip(clean) {
+                row[beams] = c + rng.sample(normal);
+            }
+        }
         if cfg.mirror {
             for i in 0..n {
                 let want = rng.random::<bool>();
                 if x_mirrored[i] != want {
-                    xt[i * beams..(i + 1) * beams].reverse();
+                    xt[i * inputs..i * inputs + beams].reverse();
                     x_mirrored[i] = want;
                 }
                 if y_mirrored[i] != want {
@@ -363,7 +418,7 @@ pub fn train_with(
             lr = cfg.lr_at(done / total_batches);
             let value;
             (model, value) =
-                gradients.step(model, (&xt, &yt), idx, (beams, outputs), (cfg.loss, lr));
+                gradients.step(model, (&xt, &yt), idx, (inputs, outputs), (cfg.loss, lr));
             sum += value;
             progress(Progress::Batch {
                 epoch,
@@ -381,7 +436,7 @@ pub fn train_with(
                 std::slice::from_ref(&valid),
                 &xv,
                 &yv,
-                beams,
+                inputs,
                 outputs,
                 cfg.loss,
                 device,
@@ -440,7 +495,7 @@ enum Gradients {
 
 impl Gradients {
     /// One optimizer step with learning rate `lr` on the samples `idx` of normalised `(x, y)`
-    /// (`[n, beams]`, `[n, outputs]`, `dims = (beams, outputs)`): the model after it and the
+    /// (`[n, inputs]`, `[n, outputs]`, `dims = (inputs, outputs)`): the model after it and the
     /// samples' mean loss before it. The packed path returns `model` as it came, behind its packed
     /// parameters until [`Gradients::sync`].
     fn step(
@@ -472,13 +527,21 @@ impl Gradients {
     }
 }
 
-/// `x = clean + n` with Gaussian `n` of standard deviation `std` (normalised units), drawn in
-/// order from `rng`.
-fn add_noise(x: &mut [f32], clean: &[f32], std: f32, rng: &mut Xoshiro256PlusPlus) {
+/// `x = clean + n` on the first `beams` of each row of `inputs` (the scan, not the ego speed),
+/// with Gaussian `n` of standard deviation `std` (normalised units), drawn in order from `rng`.
+fn add_noise(
+    x: &mut [f32],
+    clean: &[f32],
+    (beams, inputs): (usize, usize),
+    std: f32,
+    rng: &mut Xoshiro256PlusPlus,
+) {
     use rand::Rng;
     let normal = rand_distr::Normal::new(0.0f32, std).expect("std ≥ 0");
-    for (x, c) in x.iter_mut().zip(clean) {
-        *x = c + rng.sample(normal);
+    for (x, c) in x.chunks_exact_mut(inputs).zip(clean.chunks_exact(inputs)) {
+        for (x, c) in x[..beams].iter_mut().zip(&c[..beams]) {
+            *x = c + rng.sample(normal);
+        }
     }
 }
 

@@ -23,9 +23,15 @@ fn tiny_dataset(n: usize, beams: usize) -> Dataset {
     let val = Split {
         scans: train.scans[..beams].to_vec(),
         labels: train.labels[..2].to_vec(),
+        speeds: Vec::new(),
     };
     let stats = Stats::compute(&train, &val, beams, 30.0, 0.4189, 20.0);
     Dataset { train, val, stats }
+}
+
+/// An ego speed (4 m/s) for each 1080-beam scan of `scans`.
+fn speeds(scans: &[f32]) -> Vec<f32> {
+    vec![4.0; scans.len() / 1080]
 }
 
 fn config(epochs: usize) -> TrainConfig {
@@ -42,6 +48,7 @@ fn config(epochs: usize) -> TrainConfig {
         early_stopping_patience: 0,
         scan_noise_std: 0.0,
         mirror: false,
+        speed_noise_std: 0.0,
     }
 }
 
@@ -53,6 +60,7 @@ fn training_overfits_a_small_batch() {
         num_beams: 1080,
         outputs: 1,
         members: 1,
+        speed_input: false,
     };
     let trained = raceloop_learn::train(
         &ds,
@@ -79,6 +87,7 @@ fn save_then_load_gives_identical_outputs() {
         num_beams: 1080,
         outputs: 2,
         members: 1,
+        speed_input: false,
     };
     let trained = raceloop_learn::train(
         &ds,
@@ -118,7 +127,10 @@ fn save_then_load_gives_identical_outputs() {
     );
     let mut loaded = Policy::load(&dir).unwrap();
     let batch = &ds.train.scans[..4 * 1080];
-    assert_eq!(in_memory.act_batch(batch), loaded.act_batch(batch));
+    assert_eq!(
+        in_memory.act_batch(batch, &speeds(batch)),
+        loaded.act_batch(batch, &speeds(batch))
+    );
 
     // A model file that does not fit the configured network is a clear error naming the file.
     std::fs::write(
@@ -155,6 +167,7 @@ fn mirroring_teaches_the_mirrored_track() {
     let val = Split {
         scans: train.scans[..beams].to_vec(),
         labels: train.labels[..2].to_vec(),
+        speeds: Vec::new(),
     };
     let stats = Stats::compute(&train, &val, beams, 30.0, 0.4189, 20.0);
     let ds = Dataset { train, val, stats };
@@ -169,6 +182,7 @@ fn mirroring_teaches_the_mirrored_track() {
         num_beams: beams,
         outputs: 1,
         members: 1,
+        speed_input: false,
     };
     let mean_steering = |mirror: bool| {
         let cfg = TrainConfig {
@@ -185,7 +199,7 @@ fn mirroring_teaches_the_mirrored_track() {
             Device::flex(),
         );
         let mut mean = |scans: &[f32]| {
-            let a = policy.act_batch(scans);
+            let a = policy.act_batch(scans, &speeds(scans));
             a.iter().map(|a| a.0 as f64).sum::<f64>() / a.len() as f64
         };
         (mean(&ds.train.scans), mean(&mirrored_scans))
@@ -216,6 +230,7 @@ fn an_ensemble_combines_its_members_and_loads_back() {
         num_beams: 1080,
         outputs: 2,
         members: 1,
+        speed_input: false,
     };
     let members: Vec<raceloop_learn::Model> = [1, 2, 3]
         .iter()
@@ -230,7 +245,8 @@ fn an_ensemble_combines_its_members_and_loads_back() {
     let alone: Vec<Vec<(f32, f32)>> = members
         .iter()
         .map(|m| {
-            Policy::new(m.clone(), one.clone(), ds.stats.clone(), Device::flex()).act_batch(scans)
+            Policy::new(m.clone(), one.clone(), ds.stats.clone(), Device::flex())
+                .act_batch(scans, &speeds(scans))
         })
         .collect();
     assert!(
@@ -257,8 +273,8 @@ fn an_ensemble_combines_its_members_and_loads_back() {
         let burn = ensemble
             .clone()
             .with_kernel(raceloop_learn::kernel::Kernel::Burn)
-            .act_batch(scans);
-        let combined = ensemble.act_batch(scans);
+            .act_batch(scans, &speeds(scans));
+        let combined = ensemble.act_batch(scans, &speeds(scans));
         for (i, ((s, v), (bs, bv))) in combined.iter().zip(&burn).enumerate() {
             let (es, ev) = if k == 2 {
                 (
@@ -291,7 +307,10 @@ fn an_ensemble_combines_its_members_and_loads_back() {
             serde_json::to_string(&ds.stats).unwrap(),
         )
         .unwrap();
-        assert_eq!(Policy::load(&dir).unwrap().act_batch(scans), combined);
+        assert_eq!(
+            Policy::load(&dir).unwrap().act_batch(scans, &speeds(scans)),
+            combined
+        );
         for wrong in [1, k + 1] {
             let wrong_cfg = ModelConfig {
                 members: wrong,
@@ -320,4 +339,89 @@ fn an_ensemble_combines_its_members_and_loads_back() {
     }
     // A single network's model.json has no `members`, so older directories load unchanged.
     assert!(!serde_json::to_string(&one).unwrap().contains("members"));
+}
+
+/// A network that reads the ego speed (`model.speed_input`) learns a command that depends on
+/// the speed alone (every scan the same), through the packed backward pass; one that reads
+/// only the scan cannot tell the samples apart. A dataset without speeds is refused by name.
+#[test]
+fn a_speed_reading_network_learns_from_the_ego_speed() {
+    let beams = 1080;
+    let n = 32;
+    let mut train = Split::default();
+    for i in 0..n {
+        let speed = 1.0 + 6.0 * i as f32 / (n - 1) as f32;
+        train
+            .scans
+            .extend((0..beams).map(|b| 2.0 + (b % 7) as f32 * 0.3));
+        train.speeds.push(speed);
+        // Slower into the corner the faster the car already is.
+        train.labels.extend([0.1, 8.0 - 0.8 * speed]);
+    }
+    let val = Split {
+        scans: train.scans[..beams].to_vec(),
+        labels: train.labels[..2].to_vec(),
+        speeds: train.speeds[..1].to_vec(),
+    };
+    let stats = Stats::compute(&train, &val, beams, 30.0, 0.4189, 20.0);
+    let ds = Dataset { train, val, stats };
+    let scan = ds.train.scans[..beams].to_vec();
+    let mut commanded = Vec::new();
+    for speed_input in [true, false] {
+        let model = ModelConfig {
+            architecture: Architecture::TinyLidarNet,
+            num_beams: beams,
+            outputs: 2,
+            members: 1,
+            speed_input,
+        };
+        let trained = raceloop_learn::train(
+            &ds,
+            &model,
+            &config(150),
+            &Device::flex(),
+            &mut |_| {},
+            &|| false,
+        )
+        .unwrap();
+        let mut policy = Policy::new(trained.model, model, ds.stats.clone(), Device::flex());
+        let (_, slow) = policy.act(&scan, 1.5);
+        let (_, fast) = policy.act(&scan, 6.5);
+        commanded.push((slow, fast));
+    }
+    let (slow, fast) = commanded[0];
+    assert!(
+        (slow - 6.8).abs() < 0.3 && (fast - 2.8).abs() < 0.3,
+        "with the speed: {slow} and {fast} m/s, labels 6.8 and 2.8"
+    );
+    let (slow, fast) = commanded[1];
+    assert_eq!(
+        slow, fast,
+        "without it, the same scan gives the same command"
+    );
+    let old = Dataset {
+        train: Split {
+            speeds: Vec::new(),
+            ..ds.train.clone()
+        },
+        ..ds.clone()
+    };
+    let e = raceloop_learn::train(
+        &old,
+        &ModelConfig {
+            architecture: Architecture::TinyLidarNet,
+            num_beams: beams,
+            outputs: 2,
+            members: 1,
+            speed_input: true,
+        },
+        &config(1),
+        &Device::flex(),
+        &mut |_| {},
+        &|| false,
+    )
+    .err()
+    .expect("a dataset without speeds")
+    .to_string();
+    assert!(e.contains("model.speed_input"), "{e}");
 }

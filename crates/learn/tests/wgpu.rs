@@ -34,6 +34,7 @@ fn dataset() -> Dataset {
     let val = Split {
         scans: train.scans[..8 * beams].to_vec(),
         labels: train.labels[..16].to_vec(),
+        speeds: Vec::new(),
     };
     let stats = Stats::compute(&train, &val, beams, 30.0, 0.4189, 20.0);
     Dataset { train, val, stats }
@@ -46,6 +47,7 @@ fn losses(device: &Device, backward: Backward) -> (Vec<f64>, Vec<(f64, f64)>) {
         num_beams: 1080,
         outputs: 2,
         members: 1,
+        speed_input: false,
     };
     let cfg = TrainConfig {
         epochs: 3,
@@ -60,6 +62,7 @@ fn losses(device: &Device, backward: Backward) -> (Vec<f64>, Vec<(f64, f64)>) {
         early_stopping_patience: 0,
         scan_noise_std: 0.0,
         mirror: false,
+        speed_noise_std: 0.0,
     };
     let mut batches = Vec::new();
     let trained = train_with(

@@ -155,16 +155,19 @@ impl EpisodeLog {
             }
         }
         log.scans.sort_by_key(|s| s.0);
+        log.states.sort_by_key(|s| s.0);
         Ok(log)
     }
 
-    /// The training pairs of the episode, every `sample_every`-th scan: each scan with the
-    /// command logged at the same time, the expert's clean label where the episode has one,
-    /// else the applied command. Scans without a command (the last one) are dropped.
+    /// The training pairs of the episode, every `sample_every`-th scan: each scan (ranges, m)
+    /// with the ego's longitudinal speed (m/s) in the latest `/ego/state` at or before its time
+    /// (collection logs a state with every scan) and the command logged at that time, the
+    /// expert's clean label where the episode has one, else the applied command. Scans without
+    /// a command (the last one) or an earlier state are dropped.
     pub fn scan_command_pairs(
         &self,
         sample_every: usize,
-    ) -> impl Iterator<Item = (&[f32], Action)> + '_ {
+    ) -> impl Iterator<Item = (&[f32], f64, Action)> + '_ {
         let labels: std::collections::HashMap<u64, Action> = self.labels.iter().copied().collect();
         let controls: std::collections::HashMap<u64, Action> =
             self.controls.iter().copied().collect();
@@ -173,7 +176,11 @@ impl EpisodeLog {
             .step_by(sample_every.max(1))
             .filter_map(move |(t, ranges)| {
                 let label = labels.get(t).or_else(|| controls.get(t))?;
-                Some((ranges.as_slice(), *label))
+                let latest = self
+                    .states
+                    .partition_point(|(ts, _)| ts <= t)
+                    .checked_sub(1)?;
+                Some((ranges.as_slice(), self.states[latest].1.speed, *label))
             })
     }
 }

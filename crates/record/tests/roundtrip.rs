@@ -92,8 +92,17 @@ fn what_is_written_reads_back() {
     // Pairs take the label (half the steering here), every scan but the last, at its time.
     let pairs: Vec<(Vec<f32>, Action)> = log
         .scan_command_pairs(1)
-        .map(|(s, a)| (s.to_vec(), a))
+        .map(|(s, _, a)| (s.to_vec(), a))
         .collect();
+    // Each pair's speed is the ego state's at the scan's time.
+    for ((t, _), (_, speed, _)) in log.scans.iter().zip(log.scan_command_pairs(1)) {
+        let state = log
+            .states
+            .iter()
+            .find(|(ts, _)| ts == t)
+            .expect("a state per scan");
+        assert_eq!(speed, state.1.speed);
+    }
     assert_eq!(pairs.len(), scans.len() - 1);
     assert_eq!(pairs[0].0, scans[0]);
     assert!((pairs[0].1.steering - 0.5 * issued[0].steering).abs() < 1e-12);
@@ -239,7 +248,7 @@ fn a_decimated_log_keeps_every_scan_with_its_command() {
     assert!(d.states.iter().all(|(t, _)| t % 20_000_000 == 0));
     let pairs = |l: &EpisodeLog| -> Vec<(Vec<f32>, Action)> {
         l.scan_command_pairs(1)
-            .map(|(s, c)| (s.to_vec(), c))
+            .map(|(s, _, c)| (s.to_vec(), c))
             .collect()
     };
     assert_eq!(
