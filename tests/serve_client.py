@@ -129,10 +129,14 @@ for value in streamed:
     assert any(abs(value - t) <= 1e-9 * abs(t) for t in tracked.values()), (streamed, tracked)
 assert abs(messages[-1]["val_loss"] - tracked[3]) <= 1e-9 * abs(tracked[3]), (messages[-1], tracked)
 
-# The trained model's ONNX file runs in onnxruntime: [batch, 1080] ranges → [batch, 2] commands.
+# The trained model's ONNX file runs in onnxruntime: [batch, 1080] ranges and [batch, 1] ego
+# speeds (the main job's network reads its speed) → [batch, 2] commands.
 session = ort.InferenceSession(final["onnx"], providers=["CPUExecutionProvider"])
-scans = np.random.default_rng(0).uniform(0.2, 30.0, size=(5, 1080)).astype(np.float32)
-(action,) = session.run(["action"], {"scan": scans})
+assert [i.name for i in session.get_inputs()] == ["scan", "speed"], session.get_inputs()
+rng = np.random.default_rng(0)
+scans = rng.uniform(0.2, 30.0, size=(5, 1080)).astype(np.float32)
+speeds = rng.uniform(0.0, 8.0, size=(5, 1)).astype(np.float32)
+(action,) = session.run(["action"], {"scan": scans, "speed": speeds})
 assert action.shape == (5, 2) and np.isfinite(action).all(), action
 seen["val_loss_history"] = tracked
 
