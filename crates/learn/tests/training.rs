@@ -425,3 +425,36 @@ fn a_speed_reading_network_learns_from_the_ego_speed() {
     .to_string();
     assert!(e.contains("model.speed_input"), "{e}");
 }
+
+/// `training.speed_noise_std` perturbs the speed inputs from the training seed: the same seed
+/// gives the same network, the noise changes it, and a negative value is refused by name.
+#[test]
+fn speed_noise_is_seeded_and_checked() {
+    let mut ds = tiny_dataset(16, 1080);
+    ds.train.speeds = (0..16).map(|i| 2.0 + 0.3 * i as f32).collect();
+    ds.val.speeds = vec![2.0];
+    let model = ModelConfig {
+        architecture: Architecture::TinyLidarNet,
+        num_beams: 1080,
+        outputs: 2,
+        members: 1,
+        speed_input: true,
+    };
+    let scans = &ds.train.scans[..4 * 1080];
+    let speeds = [2.0, 3.0, 4.0, 5.0];
+    let run = |speed_noise_std: f32| {
+        let cfg = TrainConfig {
+            speed_noise_std,
+            ..config(2)
+        };
+        raceloop_learn::train(&ds, &model, &cfg, &Device::flex(), &mut |_| {}, &|| false).map(|t| {
+            Policy::new(t.model, model.clone(), ds.stats.clone(), Device::flex())
+                .act_batch(scans, &speeds)
+        })
+    };
+    let noisy = run(1.0).unwrap();
+    assert_eq!(noisy, run(1.0).unwrap(), "the same seed, the same network");
+    assert_ne!(noisy, run(0.0).unwrap(), "the noise changes the training");
+    let e = run(-1.0).unwrap_err().to_string();
+    assert!(e.contains("training.speed_noise_std"), "{e}");
+}
