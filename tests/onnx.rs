@@ -55,6 +55,16 @@ fn ego_speeds(n: usize) -> Vec<f32> {
     (0..n).map(|_| rng.random_range(0.0..9.0)).collect()
 }
 
+/// Copies the shipped model's `stats.json` (its normalisation) into the model directory `dir`.
+fn copy_shipped_stats(dir: &Path) {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default");
+    std::fs::copy(
+        shipped.join(policy::STATS_FILE),
+        dir.join(policy::STATS_FILE),
+    )
+    .unwrap();
+}
+
 fn raceloop(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_raceloop"))
         .args(args)
@@ -186,12 +196,7 @@ fn an_ensemble_exports_as_one_graph_that_combines_its_members() {
         .collect();
     policy::save_members(&members, &dir).unwrap();
     raceloop_files::write_json(&dir.join(policy::MODEL_FILE), &config).unwrap();
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default");
-    std::fs::copy(
-        shipped.join(policy::STATS_FILE),
-        dir.join(policy::STATS_FILE),
-    )
-    .unwrap();
+    copy_shipped_stats(&dir);
     let scans = real_scans(8);
     let alone: Vec<Vec<(f32, f32)>> = members
         .iter()
@@ -228,12 +233,7 @@ fn a_speed_reading_model_exports_a_second_input() {
         let model = config.init(&burn::prelude::Device::flex());
         policy::save_weights(&model, &dir).unwrap();
         raceloop_files::write_json(&dir.join(policy::MODEL_FILE), &config).unwrap();
-        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default");
-        std::fs::copy(
-            shipped.join(policy::STATS_FILE),
-            dir.join(policy::STATS_FILE),
-        )
-        .unwrap();
+        copy_shipped_stats(&dir);
         let scans = real_scans(2);
         let mut policy = Policy::load(&dir).unwrap();
         assert_ne!(

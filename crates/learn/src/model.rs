@@ -197,11 +197,6 @@ impl TinyLidarNet {
         }
     }
 
-    /// Inputs after the scan (0, or 1 for the ego speed).
-    pub fn extras(&self) -> usize {
-        self.extras
-    }
-
     /// The conv layers, input side first.
     pub fn convs(&self) -> &[Conv1d] {
         &self.convs

@@ -390,7 +390,7 @@ pub(crate) fn widened<R>(kernel: Kernel, f: impl FnOnce() -> R) -> R {
 #[derive(Clone, Debug)]
 pub struct PackedNet {
     pub(crate) layers: Vec<Layer>,
-    inputs: usize,
+    beams: usize,
     extras: usize,
     buffers: [Vec<f32>; 2],
     pub(crate) kernel: Kernel,
@@ -431,7 +431,7 @@ impl PackedNet {
             .unwrap_or(0);
         Self {
             layers,
-            inputs: num_beams,
+            beams: num_beams,
             extras: model.extras(),
             buffers: [vec![0.0; largest], vec![0.0; largest]],
             kernel: match Kernel::choose() {
@@ -494,12 +494,12 @@ impl PackedNet {
 
     /// Input length per sample: the scan's beams plus the extras.
     pub fn inputs(&self) -> usize {
-        self.inputs + self.extras
+        self.beams + self.extras
     }
 
     /// Scan length (beams).
     pub fn beams(&self) -> usize {
-        self.inputs
+        self.beams
     }
 
     /// Network outputs in (-1, 1) for one normalised input `[num_beams + extras]` (the scan,
@@ -517,7 +517,7 @@ impl PackedNet {
         for (i, layer) in self.layers.iter().enumerate() {
             if i == convs && i > 0 && self.extras > 0 {
                 let features = layer.depth - self.extras;
-                src[features..layer.depth].copy_from_slice(&input[self.inputs..]);
+                src[features..layer.depth].copy_from_slice(&input[self.beams..]);
             }
             let input: &[f32] = if i == 0 { input } else { src };
             if i == last {

@@ -34,6 +34,15 @@ fn speeds(scans: &[f32]) -> Vec<f32> {
     vec![4.0; scans.len() / 1080]
 }
 
+/// Trains `model` on `ds` with `cfg` on the CPU, without progress reports or a stop.
+fn train_cpu(
+    ds: &Dataset,
+    model: &ModelConfig,
+    cfg: &TrainConfig,
+) -> raceloop_learn::Result<raceloop_learn::train::Trained> {
+    raceloop_learn::train(ds, model, cfg, &Device::flex(), &mut |_| {}, &|| false)
+}
+
 fn config(epochs: usize) -> TrainConfig {
     TrainConfig {
         epochs,
@@ -62,15 +71,7 @@ fn training_overfits_a_small_batch() {
         members: 1,
         speed_input: false,
     };
-    let trained = raceloop_learn::train(
-        &ds,
-        &model,
-        &config(150),
-        &Device::flex(),
-        &mut |_| {},
-        &|| false,
-    )
-    .unwrap();
+    let trained = train_cpu(&ds, &model, &config(150)).unwrap();
     let first = trained.metrics.first().unwrap().train_loss;
     let last = trained.metrics.last().unwrap().train_loss;
     assert!(
@@ -89,15 +90,7 @@ fn save_then_load_gives_identical_outputs() {
         members: 1,
         speed_input: false,
     };
-    let trained = raceloop_learn::train(
-        &ds,
-        &model_cfg,
-        &config(2),
-        &Device::flex(),
-        &mut |_| {},
-        &|| false,
-    )
-    .unwrap();
+    let trained = train_cpu(&ds, &model_cfg, &config(2)).unwrap();
     let dir = std::env::temp_dir().join(format!("raceloop-model-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     save_weights(&trained.model, &dir).unwrap();
@@ -189,9 +182,7 @@ fn mirroring_teaches_the_mirrored_track() {
             mirror,
             ..config(60)
         };
-        let trained =
-            raceloop_learn::train(&ds, &model, &cfg, &Device::flex(), &mut |_| {}, &|| false)
-                .unwrap();
+        let trained = train_cpu(&ds, &model, &cfg).unwrap();
         let mut policy = Policy::new(
             trained.model,
             model.clone(),
@@ -236,9 +227,7 @@ fn an_ensemble_combines_its_members_and_loads_back() {
         .iter()
         .map(|&seed| {
             let cfg = TrainConfig { seed, ..config(2) };
-            raceloop_learn::train(&ds, &one, &cfg, &Device::flex(), &mut |_| {}, &|| false)
-                .unwrap()
-                .model
+            train_cpu(&ds, &one, &cfg).unwrap().model
         })
         .collect();
     let scans = &ds.train.scans[..6 * 1080];
@@ -375,15 +364,7 @@ fn a_speed_reading_network_learns_from_the_ego_speed() {
             members: 1,
             speed_input,
         };
-        let trained = raceloop_learn::train(
-            &ds,
-            &model,
-            &config(150),
-            &Device::flex(),
-            &mut |_| {},
-            &|| false,
-        )
-        .unwrap();
+        let trained = train_cpu(&ds, &model, &config(150)).unwrap();
         let mut policy = Policy::new(trained.model, model, ds.stats.clone(), Device::flex());
         let (_, slow) = policy.act(&scan, 1.5);
         let (_, fast) = policy.act(&scan, 6.5);
@@ -406,23 +387,17 @@ fn a_speed_reading_network_learns_from_the_ego_speed() {
         },
         ..ds.clone()
     };
-    let e = raceloop_learn::train(
-        &old,
-        &ModelConfig {
-            architecture: Architecture::TinyLidarNet,
-            num_beams: beams,
-            outputs: 2,
-            members: 1,
-            speed_input: true,
-        },
-        &config(1),
-        &Device::flex(),
-        &mut |_| {},
-        &|| false,
-    )
-    .err()
-    .expect("a dataset without speeds")
-    .to_string();
+    let speed_model = ModelConfig {
+        architecture: Architecture::TinyLidarNet,
+        num_beams: beams,
+        outputs: 2,
+        members: 1,
+        speed_input: true,
+    };
+    let e = train_cpu(&old, &speed_model, &config(1))
+        .err()
+        .expect("a dataset without speeds")
+        .to_string();
     assert!(e.contains("model.speed_input"), "{e}");
 }
 
@@ -447,7 +422,7 @@ fn speed_noise_is_seeded_and_checked() {
             speed_noise_std,
             ..config(2)
         };
-        raceloop_learn::train(&ds, &model, &cfg, &Device::flex(), &mut |_| {}, &|| false).map(|t| {
+        train_cpu(&ds, &model, &cfg).map(|t| {
             Policy::new(t.model, model.clone(), ds.stats.clone(), Device::flex())
                 .act_batch(scans, &speeds)
         })
